@@ -1,0 +1,111 @@
+// Spool: the storage engine behind SpooledTemporaryFile and behind every regular file
+// of spoolfs.
+//
+// A Spool is a sparse byte array. It starts in RAM as fixed-size chunks allocated only
+// where data was written: a hole (never written, truncated away or punched) costs no
+// memory and reads as zeros. rollover() moves the data, holes kept, into an anonymous
+// file (O_TMPFILE, else created and unlinked at once) in a directory given by descriptor;
+// from then on every operation goes to that file and the data never returns to RAM.
+//
+// Ownership: the Spool owns its chunks and, once rolled over, the file descriptor.
+// Thread safety: none inside. The caller serialises calls on one Spool (the filesystem
+// holds the inode's lock); distinct Spools share no state, so they need no common lock.
+// Errors: std::system_error with the errno (ENOMEM, ENOSPC, EIO, ...). A failed write or
+// rollover leaves every byte that was there before intact.
+//
+// Security: a rolled-over file has no name; it is created 0600 and only this process
+// holds a descriptor to it. Resource leaking: when the process dies, even by SIGKILL,
+// the kernel frees the RAM and the anonymous file's disk blocks; nothing stays on disk.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+
+#include "tempfile/fd.hpp"
+
+namespace tempfile {
+
+class Spool {
+public:
+    // RAM is allocated per chunk of this many bytes (the last chunk of a small file
+    // grows in powers of two from 4 KiB, so a 1-byte file holds 4 KiB, not 64).
+    static constexpr std::size_t chunk_size = 64 * 1024;
+
+    Spool() = default;
+    Spool(Spool&&) noexcept = default;
+    Spool& operator=(Spool&&) noexcept = default;
+    Spool(const Spool&) = delete;
+    Spool& operator=(const Spool&) = delete;
+    ~Spool() = default;
+
+    // Logical size: one past the last byte, holes included.
+    std::uint64_t size() const noexcept { return size_; }
+
+    // Reads up to buf.size() bytes at `offset`; returns the number read, short only at
+    // end of file (0 at or past it). Holes read as zeros.
+    std::size_t pread(std::span<std::byte> buf, std::uint64_t offset) const;
+
+    // Writes all of `data` at `offset`, growing the size if it ends past it (a gap
+    // becomes a hole). Returns data.size().
+    std::size_t pwrite(std::span<const std::byte> data, std::uint64_t offset);
+
+    // Sets the size; growing adds a hole, shrinking frees what lies past the new end.
+    void truncate(std::uint64_t size);
+
+    // fallocate(2) without flags: the range is backed by memory or disk blocks and the
+    // size grows to cover it unless keep_size.
+    void allocate(std::uint64_t offset, std::uint64_t length, bool keep_size = false);
+
+    // FALLOC_FL_PUNCH_HOLE: the range becomes a hole; the size is unchanged.
+    void punch_hole(std::uint64_t offset, std::uint64_t length);
+
+    // FALLOC_FL_ZERO_RANGE: the range reads as zeros; the size grows to cover it unless
+    // keep_size.
+    void zero_range(std::uint64_t offset, std::uint64_t length, bool keep_size = false);
+
+    // lseek(SEEK_DATA) / lseek(SEEK_HOLE): the first data byte / the first hole byte at
+    // or after `offset`; std::nullopt where lseek gives ENXIO (offset at or past the
+    // end, or no data after it). The end of file counts as a hole.
+    std::optional<std::uint64_t> seek_data(std::uint64_t offset) const;
+    std::optional<std::uint64_t> seek_hole(std::uint64_t offset) const;
+
+    // Bytes of RAM holding data (chunk allocations). 0 once rolled over.
+    std::uint64_t ram_bytes() const noexcept { return ram_bytes_; }
+
+    // Bytes of storage actually allocated, RAM or disk: what st_blocks reports.
+    std::uint64_t allocated_bytes() const;
+
+    bool rolled() const noexcept { return static_cast<bool>(file_); }
+
+    // Moves the data into a new anonymous file (mode 0600) in the directory `dirfd`.
+    // No-op if already rolled over.
+    void rollover(int dirfd);
+
+    // Moves the data into `file`, an empty file opened for reading and writing, which
+    // the Spool then owns. No-op (and `file` is closed) if already rolled over.
+    void rollover(FileDescriptor file);
+
+    // The backing file's descriptor, or -1 while the data is in RAM. Stays owned by the
+    // Spool.
+    int fd() const noexcept { return file_.get(); }
+
+private:
+    struct Chunk {
+        std::unique_ptr<std::byte[]> data;
+        std::size_t capacity = 0;  // bytes allocated; reads past it within the chunk are 0
+    };
+
+    Chunk& chunk_for_write(std::uint64_t index, std::size_t end_in_chunk);
+    void free_range(std::uint64_t offset, std::uint64_t length);
+
+    std::map<std::uint64_t, Chunk> chunks_;  // chunk index -> chunk; absent = hole
+    std::uint64_t size_ = 0;
+    std::uint64_t ram_bytes_ = 0;
+    FileDescriptor file_;
+};
+
+}  // namespace tempfile

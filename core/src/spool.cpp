@@ -1,0 +1,1 @@
+#include "tempfile/spool.hpp"

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs every Debian package spoolfs needs to build, test and benchmark.
+# Idempotent: quiet and quick when everything is already there.
+set -euo pipefail
+
+packages=(
+    g++ meson ninja-build pkg-config   # build
+    libfuse3-dev fuse3                 # the FUSE library, fusermount3
+    catch2                             # tests
+    attr python3 git                   # tests: getfattr, CPython's suites, git workload
+    fio stress-ng                      # benchmarks
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "setup.sh: missing packages: ${missing[*]}; run as root to install them" >&2
+    exit 1
+fi
+echo "setup.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
