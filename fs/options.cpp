@@ -1,1 +1,567 @@
 #include "options.hpp"
+
+#ifndef FUSE_USE_VERSION
+#define FUSE_USE_VERSION 314
+#endif
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <new>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#ifndef SPOOLFS_VERSION
+#define SPOOLFS_VERSION "0.1.0"
+#endif
+
+namespace spoolfs {
+
+Options::FuseArgs& Options::FuseArgs::operator=(FuseArgs&& other) noexcept {
+    if (this != &other) {
+        fuse_opt_free_args(&args);
+        args = other.args;
+        other.args = FUSE_ARGS_INIT(0, nullptr);
+    }
+    return *this;
+}
+
+namespace {
+
+using namespace std::string_view_literals;
+
+// libfuse 3.14 options that fuse_session_new() itself accepts (lib/fuse_lowlevel.c and
+// lib/mount.c), passed on untouched. A trailing '=' means the option takes a value.
+// blkdev and blksize= are left out: they need a block device, which spoolfs has not.
+constexpr std::array kFuseOptions = {
+    "allow_other"sv,  "allow_root"sv, "auto_unmount"sv, "fsname="sv,    "subtype="sv,
+    "max_read="sv,    "user="sv,      "context="sv,     "fscontext="sv, "defcontext="sv,
+    "rootcontext="sv, "ro"sv,         "rw"sv,           "suid"sv,       "nosuid"sv,
+    "dev"sv,          "nodev"sv,      "exec"sv,         "noexec"sv,     "atime"sv,
+    "noatime"sv,      "sync"sv,       "async"sv,        "dirsync"sv,
+};
+
+// Accepted and dropped. mount(8) and fstab hand these to every file system; libfuse 3.14
+// rejects them, and the kernel leaves access times of a FUSE mount to the file system
+// anyway. default_permissions is always on: the driver adds it.
+constexpr std::array kIgnoredOptions = {
+    "relatime"sv,
+    "norelatime"sv,
+    "strictatime"sv,
+    "nostrictatime"sv,
+    "lazytime"sv,
+    "nolazytime"sv,
+    "diratime"sv,
+    "nodiratime"sv,
+    "defaults"sv,
+    "auto"sv,
+    "noauto"sv,
+    "nofail"sv,
+    "_netdev"sv,
+    "user"sv,
+    "nouser"sv,
+    "users"sv,
+    "default_permissions"sv,
+};
+
+constexpr std::string_view kSizeSyntax = "bytes, K/M/G/T, or % of RAM";
+
+std::uint64_t physical_pages() {
+    const long pages = sysconf(_SC_PHYS_PAGES);
+    return pages > 0 ? static_cast<std::uint64_t>(pages) : 0;
+}
+
+std::uint64_t physical_ram() {
+    const long page = sysconf(_SC_PAGESIZE);
+    return physical_pages() * static_cast<std::uint64_t>(page > 0 ? page : 4096);
+}
+
+// The whole of `text` as a decimal (or, with base 8, octal) number; no sign, no spaces.
+template <typename T>
+std::optional<T> parse_number(std::string_view text, int base = 10) {
+    T value{};
+    const char* end = text.data() + text.size();
+    const auto [ptr, ec] = std::from_chars(text.data(), end, value, base);
+    if (text.empty() || ec != std::errc{} || ptr != end) return std::nullopt;
+    return value;
+}
+
+// `text` as a number with an optional K/M/G/T suffix (powers of 1024), as tmpfs's memparse.
+std::optional<std::uint64_t> parse_scaled(std::string_view text) {
+    unsigned shift = 0;
+    if (!text.empty()) {
+        switch (text.back()) {
+            case 'K':
+            case 'k':
+                shift = 10;
+                break;
+            case 'M':
+            case 'm':
+                shift = 20;
+                break;
+            case 'G':
+            case 'g':
+                shift = 30;
+                break;
+            case 'T':
+            case 't':
+                shift = 40;
+                break;
+            default:
+                break;
+        }
+    }
+    if (shift != 0) text.remove_suffix(1);
+    const auto number = parse_number<std::uint64_t>(text);
+    if (!number || *number > (std::numeric_limits<std::uint64_t>::max() >> shift)) {
+        return std::nullopt;
+    }
+    return *number << shift;
+}
+
+std::string errno_text(int error) {
+    return std::generic_category().message(error);
+}
+
+// "/var/tmp" if usable, else libtempfile's choice. Until core/ provides gettempdir(),
+// /tmp stands in for it: the directory every Unix has.
+std::filesystem::path fallback_tempdir() {
+    return "/tmp";
+}
+
+std::string quote(std::string_view text) {
+    return "'" + std::string(text) + "'";
+}
+
+// Everything one pass over the command line collects; validated afterwards.
+struct Collected {
+    Options options;
+    std::string error;  // the first problem, without the "spoolfs: " prefix
+    bool help = false;
+    bool version = false;
+    std::string spill_dir;  // as given; resolved after the mount point
+    std::string ram_text;   // as given, for error messages
+    std::string size_text;
+    std::string spool_text;
+    bool ram_given = false;
+    std::vector<std::string> positionals;
+    std::vector<std::string> fuse_options;  // passed through, unescaped
+    bool fsname_given = false;
+    bool subtype_given = false;
+
+    void fail(std::string message) {
+        if (error.empty()) error = std::move(message);
+    }
+};
+
+std::optional<std::uint64_t> size_option(Collected& c, std::string_view name,
+                                         std::string_view value) {
+    auto bytes = parse_size(std::string(value));
+    if (!bytes) {
+        c.fail(std::string(name) + "=" + std::string(value) + ": not a size (" +
+               std::string(kSizeSyntax) + ")");
+    }
+    return bytes;
+}
+
+template <typename Id>
+std::optional<Id> id_option(Collected& c, std::string_view name, std::string_view value,
+                            std::string_view what) {
+    const auto id = parse_number<Id>(value);
+    // (Id)-1 means "unchanged" to chown(2): it can own nothing.
+    if (!id || *id == static_cast<Id>(-1)) {
+        c.fail(std::string(name) + "=" + std::string(value) + ": not a numeric " +
+               std::string(what) + " id");
+        return std::nullopt;
+    }
+    return id;
+}
+
+std::optional<unsigned> thread_option(Collected& c, std::string_view name, std::string_view value) {
+    const auto n = parse_number<unsigned>(value);
+    if (!n || *n == 0) {
+        c.fail(std::string(name) + "=" + std::string(value) + ": not a positive number");
+        return std::nullopt;
+    }
+    return n;
+}
+
+// One -o option (or one unrecognised command-line flag).
+void take_option(Collected& c, std::string_view arg) {
+    if (arg.empty()) return;  // "-o rw,,noexec" or "-o ''": nothing asked for
+    Options& o = c.options;
+    const auto eq = arg.find('=');
+    const std::string_view name = arg.substr(0, eq);
+    const std::string_view value = eq == std::string_view::npos ? "" : arg.substr(eq + 1);
+    const bool has_value = eq != std::string_view::npos;
+
+    constexpr std::array kValued = {"size"sv,
+                                    "nr_inodes"sv,
+                                    "mode"sv,
+                                    "uid"sv,
+                                    "gid"sv,
+                                    "ram"sv,
+                                    "spool"sv,
+                                    "spill_dir"sv,
+                                    "lifetime"sv,
+                                    "max_threads"sv,
+                                    "max_idle_threads"sv};
+    const bool ours = std::find(kValued.begin(), kValued.end(), name) != kValued.end();
+    if (ours && !has_value) {
+        c.fail("option " + quote(name) + " needs a value (" + std::string(name) + "=...)");
+        return;
+    }
+
+    if (name == "size") {
+        c.size_text = value;
+        if (auto bytes = size_option(c, name, value)) {
+            o.size = *bytes == 0 ? std::nullopt : bytes;  // tmpfs: size=0 is no limit
+        }
+    } else if (name == "nr_inodes") {
+        const auto n = parse_scaled(value);
+        if (!n) {
+            c.fail("nr_inodes=" + std::string(value) + ": not a number (K/M/G/T suffix allowed)");
+        } else {
+            o.nr_inodes = *n == 0 ? std::nullopt : n;
+        }
+    } else if (name == "mode") {
+        const auto mode = parse_number<unsigned>(value, 8);
+        if (!mode || *mode > 07777) {
+            c.fail("mode=" + std::string(value) + ": not an octal mode of at most 7777");
+        } else {
+            o.root_mode = static_cast<mode_t>(*mode);
+        }
+    } else if (name == "uid") {
+        if (auto id = id_option<uid_t>(c, name, value, "user")) o.uid = *id;
+    } else if (name == "gid") {
+        if (auto id = id_option<gid_t>(c, name, value, "group")) o.gid = *id;
+    } else if (name == "ram") {
+        c.ram_text = value;
+        c.ram_given = true;
+        if (auto bytes = size_option(c, name, value)) {
+            if (*bytes == 0) {
+                c.fail("ram=" + std::string(value) + ": the RAM budget must be more than 0");
+            } else {
+                o.ram = *bytes;
+            }
+        }
+    } else if (name == "spool") {
+        c.spool_text = value;
+        if (auto bytes = size_option(c, name, value)) o.spool = *bytes;
+    } else if (name == "spill_dir") {
+        if (value.empty()) {
+            c.fail("spill_dir=: needs a directory");
+        } else {
+            c.spill_dir = value;
+        }
+    } else if (name == "lifetime") {
+        if (value == "close") {
+            o.lifetime = Lifetime::close;
+        } else if (value == "mount") {
+            o.lifetime = Lifetime::mount;
+        } else {
+            c.fail("lifetime=" + std::string(value) + ": must be close or mount");
+        }
+    } else if (name == "max_threads") {
+        if (auto n = thread_option(c, name, value)) o.max_threads = n;
+    } else if (name == "max_idle_threads") {
+        if (auto n = thread_option(c, name, value)) o.max_idle_threads = n;
+    } else if (arg == "clone_fd") {
+        o.clone_fd = true;
+    } else if (arg == "-h" || arg == "--help") {
+        c.help = true;
+    } else if (arg == "-V" || arg == "--version") {
+        c.version = true;
+    } else if (arg == "-f") {
+        o.foreground = true;
+    } else if (arg == "-d" || arg == "--debug" || arg == "debug") {
+        o.debug = true;
+        o.foreground = true;
+    } else if (arg == "-s") {
+        o.single_thread = true;
+    } else if (arg == "--stats") {
+        o.show_stats = true;
+    } else if (std::find(kIgnoredOptions.begin(), kIgnoredOptions.end(), arg) !=
+                   kIgnoredOptions.end() ||
+               arg.starts_with("x-")) {  // x-*: fstab comments for userspace tools
+    } else {
+        const auto known = std::find_if(kFuseOptions.begin(), kFuseOptions.end(), [&](auto opt) {
+            return opt.ends_with('=') ? has_value && opt.substr(0, opt.size() - 1) == name
+                                      : opt == arg;
+        });
+        if (known == kFuseOptions.end()) {
+            c.fail("unknown option " + quote(arg));
+            return;
+        }
+        if (known->ends_with('=') && value.empty()) {
+            c.fail("option " + quote(name) + " needs a value (" + std::string(name) + "=...)");
+            return;
+        }
+        if (name == "max_read" && !parse_number<unsigned>(value)) {
+            c.fail("max_read=" + std::string(value) + ": not a number of bytes");
+            return;
+        }
+        c.fsname_given |= name == "fsname";
+        c.subtype_given |= name == "subtype";
+        c.fuse_options.emplace_back(arg);
+    }
+}
+
+int fuse_opt_callback(void* data, const char* arg, int key, fuse_args*) {
+    auto& c = *static_cast<Collected*>(data);
+    if (key == FUSE_OPT_KEY_NONOPT) {
+        c.positionals.emplace_back(arg);
+    } else {
+        take_option(c, arg);
+    }
+    return 0;  // consumed: nothing is left for libfuse to see
+}
+
+// `inner` is `outer` or lies somewhere below it; both canonical.
+bool is_within(const std::filesystem::path& inner, const std::filesystem::path& outer) {
+    auto [o, i] = std::mismatch(outer.begin(), outer.end(), inner.begin(), inner.end());
+    return o == outer.end();
+}
+
+// A directory spill files can be created in, or the reason it cannot serve.
+std::optional<std::string> unusable_dir(const std::filesystem::path& dir) {
+    struct stat st {};
+    if (stat(dir.c_str(), &st) != 0) return errno_text(errno);
+    if (!S_ISDIR(st.st_mode)) return errno_text(ENOTDIR);
+    if (faccessat(AT_FDCWD, dir.c_str(), W_OK | X_OK, AT_EACCESS) != 0) return errno_text(errno);
+    return std::nullopt;
+}
+
+// The canonical path, or the reason there is none.
+std::variant<std::filesystem::path, std::string> resolve(const std::filesystem::path& path) {
+    std::error_code ec;
+    auto result = std::filesystem::canonical(path, ec);
+    if (ec) return ec.message();
+    return result;
+}
+
+// Checks that need the file system, in the order a user fixes them: mount point first.
+void validate(Collected& c) {
+    Options& o = c.options;
+    if (c.positionals.empty())
+        return c.fail("no mount point given (usage: spoolfs [options] [SOURCE] MOUNTPOINT)");
+    const std::size_t most = o.show_stats ? 1 : 2;
+    if (c.positionals.size() > most)
+        return c.fail("unexpected argument " + quote(c.positionals[most]));
+    if (c.positionals.size() == 2) o.source = c.positionals[0];
+
+    const std::string& given = c.positionals.back();
+    struct stat st {};
+    if (stat(given.c_str(), &st) != 0)
+        return c.fail("mount point " + given + ": " + errno_text(errno));
+    if (!S_ISDIR(st.st_mode)) return c.fail("mount point " + given + ": " + errno_text(ENOTDIR));
+    auto mountpoint = resolve(given);
+    if (auto* why = std::get_if<std::string>(&mountpoint)) {
+        return c.fail("mount point " + given + ": " + *why);
+    }
+    o.mountpoint = std::get<std::filesystem::path>(std::move(mountpoint));
+    if (o.show_stats) return;
+
+    if (!c.ram_given) o.ram = std::max<std::uint64_t>(physical_ram() / 2, 1);
+    if (o.size && o.spool > *o.size) {
+        return c.fail("spool=" + c.spool_text + " is larger than size=" + c.size_text);
+    }
+
+    if (!c.spill_dir.empty()) {
+        const std::string name = "spill_dir=" + c.spill_dir;
+        if (auto why = unusable_dir(c.spill_dir)) return c.fail(name + ": " + *why);
+        auto spill = resolve(c.spill_dir);
+        if (auto* why = std::get_if<std::string>(&spill)) return c.fail(name + ": " + *why);
+        o.spill_dir = std::get<std::filesystem::path>(std::move(spill));
+        if (is_within(o.spill_dir, o.mountpoint)) {
+            return c.fail(name + ": lies inside the mount point " + o.mountpoint.string());
+        }
+        return;
+    }
+    // The defaults give way to the mount point: `spoolfs /var/tmp` spills elsewhere.
+    for (const std::filesystem::path& candidate :
+         {std::filesystem::path("/var/tmp"), fallback_tempdir()}) {
+        if (unusable_dir(candidate)) continue;
+        const auto spill = resolve(candidate);
+        const auto* path = std::get_if<std::filesystem::path>(&spill);
+        if (path && !is_within(*path, o.mountpoint)) {
+            o.spill_dir = *path;
+            return;
+        }
+    }
+    c.fail("no usable spill directory outside " + o.mountpoint.string() + " (/var/tmp, " +
+           fallback_tempdir().string() + "): give one with -o spill_dir=DIR");
+}
+
+struct FreeDeleter {
+    void operator()(char* p) const noexcept { std::free(p); }
+};
+
+// argv[0], -d, then one -o with every passed-through option, escaped for fuse_opt.
+bool build_fuse_args(const Collected& c, const char* argv0, fuse_args& out) {
+    std::vector<std::string> opts = c.fuse_options;
+    if (!c.fsname_given) opts.push_back("fsname=" + c.options.source);
+    if (!c.subtype_given) opts.emplace_back("subtype=spoolfs");
+
+    char* joined = nullptr;
+    for (const auto& opt : opts) {
+        if (fuse_opt_add_opt_escaped(&joined, opt.c_str()) != 0) {
+            std::free(joined);
+            return false;
+        }
+    }
+    const std::unique_ptr<char, FreeDeleter> owner(joined);
+    return fuse_opt_add_arg(&out, argv0) == 0 &&
+           (!c.options.debug || fuse_opt_add_arg(&out, "-d") == 0) &&
+           fuse_opt_add_arg(&out, "-o") == 0 && fuse_opt_add_arg(&out, joined) == 0;
+}
+
+int usage_error(const std::string& message) {
+    std::fprintf(stderr, "spoolfs: %s\n", message.c_str());
+    std::fflush(stderr);
+    return 2;
+}
+
+}  // namespace
+
+std::optional<std::uint64_t> parse_size(const std::string& text) {
+    std::string_view view = text;
+    if (view.ends_with('%')) {
+        view.remove_suffix(1);
+        const auto percent = parse_number<std::uint64_t>(view);
+        const std::uint64_t ram = physical_ram();
+        if (!percent || (ram != 0 && *percent > std::numeric_limits<std::uint64_t>::max() / ram)) {
+            return std::nullopt;
+        }
+        return *percent * ram / 100;
+    }
+    return parse_scaled(view);
+}
+
+ParseResult parse_options(int argc, char** argv) {
+    Collected c;
+    c.options.uid = getuid();
+    c.options.gid = getgid();
+    const std::uint64_t half_the_pages = physical_pages() / 2;  // tmpfs's default
+    if (half_the_pages != 0) c.options.nr_inodes = half_the_pages;
+
+    // fuse_opt_parse() would print its own message for a trailing -o; ours names it.
+    for (int i = 1; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--") == 0) break;
+        if (std::strcmp(argv[i], "-o") == 0 && i + 1 == argc) {
+            return usage_error("option '-o' needs an argument");
+        }
+    }
+
+    static const fuse_opt no_templates[] = {FUSE_OPT_END};
+    Options::FuseArgs parsed;
+    parsed.args = FUSE_ARGS_INIT(argc, argv);
+    if (fuse_opt_parse(&parsed.args, &c, no_templates, fuse_opt_callback) != 0) {
+        return usage_error("cannot parse the command line");
+    }
+
+    if (c.help) {
+        print_help(stdout);
+        return 0;
+    }
+    if (c.version) {
+        print_version(stdout);
+        return 0;
+    }
+    if (c.error.empty()) validate(c);
+    if (!c.error.empty()) return usage_error(c.error);
+
+    if (!c.options.show_stats &&
+        !build_fuse_args(c, argc > 0 ? argv[0] : "spoolfs", c.options.fuse.args)) {
+        throw std::bad_alloc();
+    }
+    return std::move(c.options);
+}
+
+void print_help(std::FILE* out) {
+    const double ram_gib = static_cast<double>(physical_ram()) / (1u << 30);
+    std::fprintf(out, R"(usage: spoolfs [options] [SOURCE] MOUNTPOINT
+       spoolfs --stats MOUNTPOINT
+
+A FUSE file system with Python's tempfile semantics. By default (lifetime=close)
+a file vanishes when its last handle closes, like a tempfile.TemporaryFile.
+For tmpfs behaviour, where files live until unlinked or unmounted:
+    spoolfs -o lifetime=mount MOUNTPOINT
+
+General options:
+    -h, --help             print this help and exit
+    -V, --version          print the version and exit
+    -f                     stay in the foreground (default: daemonize)
+    -d, -o debug           print every request; implies -f
+    -s                     single-threaded request loop (default: multi-threaded)
+    --stats                print the statistics of the spoolfs mounted on MOUNTPOINT
+    -o OPT[,OPT...]        mount options, below
+
+spoolfs options (tmpfs's names where tmpfs has the knob):
+    -o size=SIZE           total file data, RAM + spill; 0 means no limit
+                           (default: 0, no limit)
+    -o nr_inodes=N         most inodes, K/M/G/T suffix allowed; 0 means no limit
+                           (default: half the pages of RAM, as tmpfs: %llu)
+    -o mode=OCTAL          mode of the root directory (default: 1777)
+    -o uid=N               owner of the root directory (default: the mounting user)
+    -o gid=N               group of the root directory (default: the mounting user's)
+    -o ram=SIZE            RAM budget for file data; more spills to disk
+                           (default: 50%% of RAM, %.1fG)
+    -o spool=SIZE          a single file larger than this rolls over to disk
+                           (default: 0, only the RAM budget decides)
+    -o spill_dir=DIR       where rolled-over data goes, as anonymous files; never
+                           inside MOUNTPOINT (default: /var/tmp if usable, else
+                           the temporary directory)
+    -o lifetime=close|mount
+                           close: a file vanishes when its last handle closes;
+                           mount: it lives until unlinked or unmounted
+                           (default: close)
+    -o max_threads=N       most request threads (default: libfuse's, 10)
+    -o max_idle_threads=N  most idle request threads (default: libfuse's)
+    -o clone_fd            one /dev/fuse descriptor per thread (default: off)
+  SIZE is bytes with an optional K, M, G or T suffix (powers of 1024, k/m/g/t
+  too), or N%% of physical RAM.
+
+FUSE options, passed to libfuse (default: off unless stated):
+    -o allow_other         let every user access the mount (needs user_allow_other
+                           in /etc/fuse.conf unless root)
+    -o allow_root          let root access the mount too
+    -o auto_unmount        unmount when the spoolfs process dies
+    -o fsname=NAME         source shown in mount tables (default: SOURCE, spoolfs)
+    -o subtype=NAME        type shown as fuse.NAME (default: spoolfs)
+    -o max_read=N          largest read request in bytes (default: the kernel's)
+    -o ro, rw              read-only or read-write (default: rw)
+    -o nosuid, suid        ignore set-user-id bits (default: nosuid)
+    -o nodev, dev          ignore device files (default: nodev)
+    -o noexec, exec        forbid executing programs (default: exec)
+    -o noatime, atime      access time updates (default: the kernel's)
+    -o sync, async         synchronous writes (default: async)
+    -o dirsync             synchronous directory changes
+    -o context=, fscontext=, defcontext=, rootcontext=
+                           SELinux contexts
+  default_permissions is always on: the kernel checks permissions. relatime,
+  strictatime, lazytime, diratime, their no- forms, defaults, auto, noauto,
+  nofail, _netdev, user, users, nouser and x-* are accepted for mount(8) and
+  fstab, and ignored.
+)",
+                 static_cast<unsigned long long>(physical_pages() / 2), ram_gib);
+    std::fflush(out);
+}
+
+void print_version(std::FILE* out) {
+    std::fprintf(out, "spoolfs version %s\nFUSE library version %s\n", SPOOLFS_VERSION,
+                 fuse_pkgversion());
+    std::fflush(out);
+}
+
+}  // namespace spoolfs

@@ -3,12 +3,16 @@
 // parse_options() never mounts anything and never exits the process: it returns either
 // the validated Options or the exit status the caller must exit with (0 after --help or
 // --version, 2 after a one-line error on stderr naming the bad option or argument).
+// Every -o option is checked here, against spoolfs's own names and a table of the libfuse
+// options passed through, so an unknown one never reaches fuse_session_new().
+// Not thread-safe: it reads the environment and the file system once, at startup.
 #pragma once
 
-#include <fuse_lowlevel.h>
+#include <fuse_opt.h>  // fuse_args alone: no FUSE_USE_VERSION needed by includers
 #include <sys/types.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -19,29 +23,43 @@ namespace spoolfs {
 enum class Lifetime { close, mount };
 
 struct Options {
-    std::filesystem::path mountpoint;      // absolute, an existing directory
-    std::string source = "spoolfs";        // first of two positional arguments (mount(8))
+    std::filesystem::path mountpoint;  // canonical, an existing directory
+    std::string source = "spoolfs";    // first of two positional arguments (mount(8))
 
-    std::optional<std::uint64_t> size;       // size=: bytes of file data, RAM + spill; nullopt: no limit
+    std::optional<std::uint64_t> size;  // size=: bytes of file data, RAM + spill; nullopt: no limit
     std::optional<std::uint64_t> nr_inodes;  // nr_inodes=: nullopt: no limit (nr_inodes=0)
     mode_t root_mode = 01777;                // mode=
     uid_t uid = 0;                           // uid=: default the mounting user
     gid_t gid = 0;                           // gid=
     std::uint64_t ram = 0;                   // ram=: RAM budget in bytes; default 50% of RAM
     std::uint64_t spool = 0;                 // spool=: per-file rollover size; 0: budget only
-    std::filesystem::path spill_dir;         // spill_dir=: absolute, an existing directory
+    std::filesystem::path spill_dir;         // spill_dir=: canonical, a writable directory
     Lifetime lifetime = Lifetime::close;     // lifetime=
 
-    bool foreground = false;     // -f
-    bool debug = false;          // -d
+    bool foreground = false;     // -f (also set by -d)
+    bool debug = false;          // -d, -o debug
     bool single_thread = false;  // -s
 
-    // What goes on to fuse_session_new(): argv[0], libfuse's own -o options
-    // (allow_other, auto_unmount, fsname=, ...) and -d. Owned; freed with the Options.
+    // fuse_loop_config for the multi-threaded loop: libfuse parses these only in
+    // fuse_parse_cmdline(), which spoolfs does not use, and fuse_session_new() rejects them.
+    std::optional<unsigned> max_threads;       // -o max_threads=; nullopt: libfuse's default
+    std::optional<unsigned> max_idle_threads;  // -o max_idle_threads=
+    bool clone_fd = false;                     // -o clone_fd
+
+    // --stats MOUNTPOINT: print the statistics of a mounted spoolfs instead of mounting.
+    // Only `mountpoint` is filled in then.
+    bool show_stats = false;
+
+    // What goes on to fuse_session_new(): argv[0], -d, and one -o with libfuse's own
+    // options (allow_other, auto_unmount, ro, ...), fsname= (default SOURCE) and
+    // subtype=spoolfs unless given. Never spoolfs's own options nor default_permissions
+    // (the driver adds that). Owned; freed with the Options.
     struct FuseArgs {
         fuse_args args = FUSE_ARGS_INIT(0, nullptr);
         FuseArgs() = default;
-        FuseArgs(FuseArgs&& other) noexcept : args(other.args) { other.args = FUSE_ARGS_INIT(0, nullptr); }
+        FuseArgs(FuseArgs&& other) noexcept : args(other.args) {
+            other.args = FUSE_ARGS_INIT(0, nullptr);
+        }
         FuseArgs& operator=(FuseArgs&& other) noexcept;
         FuseArgs(const FuseArgs&) = delete;
         FuseArgs& operator=(const FuseArgs&) = delete;
@@ -54,7 +72,14 @@ using ParseResult = std::variant<Options, int>;
 
 ParseResult parse_options(int argc, char** argv);
 
-// "512M", "2G", "4096", "25%" (of physical RAM) -> bytes; nullopt if malformed.
+// "512M", "2G", "4096", "25%" (of physical RAM) -> bytes; nullopt if malformed or if it
+// does not fit in 64 bits. Suffixes K, M, G, T (or k, m, g, t) are powers of 1024.
 std::optional<std::uint64_t> parse_size(const std::string& text);
+
+// The --help text: every option with its default. parse_options() prints it for -h.
+void print_help(std::FILE* out);
+
+// The --version text: spoolfs's and libfuse's versions.
+void print_version(std::FILE* out);
 
 }  // namespace spoolfs
