@@ -30,7 +30,7 @@
 namespace tempfile {
 
 class Spool {
-public:
+  public:
     // RAM is allocated per chunk of this many bytes (the last chunk of a small file
     // grows in powers of two from 4 KiB, so a 1-byte file holds 4 KiB, not 64).
     static constexpr std::size_t chunk_size = 64 * 1024;
@@ -93,18 +93,34 @@ public:
     // Spool.
     int fd() const noexcept { return file_.get(); }
 
-private:
+  private:
+    // A chunk holds the first `capacity` bytes of its chunk_size span; the rest reads as
+    // zeros. Capacity is a power of two from min_capacity to chunk_size.
     struct Chunk {
         std::unique_ptr<std::byte[]> data;
-        std::size_t capacity = 0;  // bytes allocated; reads past it within the chunk are 0
+        std::size_t capacity = 0;
     };
+    using ChunkMap = std::map<std::uint64_t, Chunk>;
 
-    Chunk& chunk_for_write(std::uint64_t index, std::size_t end_in_chunk);
-    void free_range(std::uint64_t offset, std::uint64_t length);
+    static constexpr std::size_t min_capacity = 4 * 1024;
 
-    std::map<std::uint64_t, Chunk> chunks_;  // chunk index -> chunk; absent = hole
+    // Makes chunk `index` (`pos` is chunks_.lower_bound(index)) hold at least `end`
+    // bytes. New bytes are zeroed except [write_begin, write_end), which the caller is
+    // about to overwrite. Stored contents do not change; on ENOMEM nothing changes.
+    ChunkMap::iterator reserve_chunk(ChunkMap::iterator pos, std::uint64_t index, std::size_t end,
+                                     std::size_t write_begin, std::size_t write_end);
+    // reserve_chunk for every chunk overlapping [offset, end), all or nothing; returns the
+    // first. With `writing` the caller overwrites the whole range, else new bytes are 0.
+    ChunkMap::iterator reserve_range(std::uint64_t offset, std::uint64_t end, bool writing);
+    // Zeroes [offset, end) in RAM, freeing the chunks whose stored bytes all lie inside.
+    void clear_range(std::uint64_t offset, std::uint64_t end);
+    void shrink_ram(std::uint64_t size);
+    void copy_to(int fd) const;
+
+    // Invariant: every stored byte at or past size_ is zero, so growing needs no work.
+    ChunkMap chunks_;  // chunk index -> chunk; absent = hole
     std::uint64_t size_ = 0;
-    std::uint64_t ram_bytes_ = 0;
+    std::uint64_t ram_bytes_ = 0;  // sum of chunk capacities
     FileDescriptor file_;
 };
 
