@@ -241,7 +241,11 @@ void Spool::clear_range(std::uint64_t offset, std::uint64_t end) {
         Chunk& chunk = it->second;
         const std::size_t b = std::max(offset, start) - start;
         const std::size_t e = std::min<std::uint64_t>(end - start, chunk.capacity);
-        if (b == 0 && e == chunk.capacity) {
+        // Stored bytes past the end of file are zeros already: a range reaching the end
+        // frees the last chunk too.
+        const std::size_t stored =
+            size_ > start ? std::min<std::uint64_t>(size_ - start, chunk.capacity) : 0;
+        if (b == 0 && e >= stored) {
             ram_bytes_ -= chunk.capacity;
             it = chunks_.erase(it);
             continue;

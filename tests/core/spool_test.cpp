@@ -1,10 +1,745 @@
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <limits>
+#include <random>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "tempfile/fd.hpp"
 #include "tempfile/spool.hpp"
 
+using tempfile::FileDescriptor;
+using tempfile::Spool;
+using Bytes = std::vector<std::byte>;
+
+namespace {
+
+constexpr std::uint64_t chunk_bytes = Spool::chunk_size;
+constexpr std::uint64_t max_offset = std::numeric_limits<off_t>::max();
+
+// Never zero, so a byte that should have been kept cannot pass as a hole.
+Bytes pattern(std::size_t n, unsigned seed = 0) {
+    Bytes out(n);
+    for (std::size_t i = 0; i < n; ++i) out[i] = std::byte(1 + (i * 131 + seed * 17) % 251);
+    return out;
+}
+
+Bytes zeros(std::size_t n) {
+    return Bytes(n);
+}
+
+Bytes concat(Bytes a, const Bytes& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+}
+
+Bytes read(const Spool& spool, std::uint64_t offset, std::size_t n) {
+    Bytes out(n, std::byte{0xee});
+    out.resize(spool.pread(out, offset));
+    return out;
+}
+
+Bytes contents(const Spool& spool) {
+    return read(spool, 0, spool.size());
+}
+
+bool all_zero(const Bytes& bytes) {
+    return std::all_of(bytes.begin(), bytes.end(), [](std::byte b) { return b == std::byte{0}; });
+}
+
+int error_of(const auto& call) {
+    try {
+        call();
+    } catch (const std::system_error& e) {
+        return e.code().value();
+    }
+    return 0;
+}
+
+// A fresh directory under /var/tmp (disk, as spoolfs's default spill directory), removed
+// with everything in it at the end of the test.
+class TempDir {
+  public:
+    TempDir() {
+        const char* base = std::getenv("TMPDIR");
+        std::string name = std::string(base && *base ? base : "/var/tmp") + "/spool_test.XXXXXX";
+        if (!::mkdtemp(name.data()))
+            throw std::system_error(errno, std::generic_category(), "mkdtemp");
+        path_ = name;
+        fd_.reset(::open(name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!fd_) throw std::system_error(errno, std::generic_category(), "open dir");
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    ~TempDir() {
+        std::error_code ignored;
+        std::filesystem::remove_all(path_, ignored);
+    }
+    int fd() const { return fd_.get(); }
+    const std::filesystem::path& path() const { return path_; }
+
+  private:
+    std::filesystem::path path_;
+    FileDescriptor fd_;
+};
+
+// The same checks run on a spool in RAM and on one rolled over before its first write.
+Spool make_spool(bool rolled, const TempDir& dir) {
+    Spool spool;
+    if (rolled) spool.rollover(dir.fd());
+    REQUIRE(spool.rolled() == rolled);
+    return spool;
+}
+
+}  // namespace
+
 TEST_CASE("a new spool is empty") {
-    tempfile::Spool spool;
+    Spool spool;
     CHECK(spool.size() == 0);
     CHECK(spool.ram_bytes() == 0);
+    CHECK(spool.allocated_bytes() == 0);
     CHECK_FALSE(spool.rolled());
+    CHECK(spool.fd() == -1);
+    CHECK(read(spool, 0, 10).empty());
+    CHECK_FALSE(spool.seek_data(0));
+    CHECK_FALSE(spool.seek_hole(0));
+}
+
+TEST_CASE("write and read back across chunk boundaries") {
+    TempDir dir;
+    const bool rolled = GENERATE(false, true);
+    CAPTURE(rolled);
+    Spool spool = make_spool(rolled, dir);
+
+    const Bytes data = pattern(3 * chunk_bytes + 123);
+    CHECK(spool.pwrite(data, 7) == data.size());
+    CHECK(spool.size() == data.size() + 7);
+    CHECK(read(spool, 0, 7) == zeros(7));
+    CHECK(read(spool, 7, data.size()) == data);
+
+    SECTION("reads are short at the end and empty past it") {
+        CHECK(read(spool, spool.size() - 5, 100).size() == 5);
+        CHECK(read(spool, spool.size(), 100).empty());
+        CHECK(read(spool, spool.size() + chunk_bytes * 1000, 100).empty());
+        CHECK(read(spool, max_offset + 1, 100).empty());
+    }
+    SECTION("an overwrite straddling a boundary changes only its range") {
+        const Bytes patch = pattern(1000, 9);
+        spool.pwrite(patch, chunk_bytes - 500);
+        Bytes expected = zeros(7);
+        expected.insert(expected.end(), data.begin(), data.end());
+        std::copy(patch.begin(), patch.end(), expected.begin() + chunk_bytes - 500);
+        CHECK(contents(spool) == expected);
+    }
+    SECTION("an empty write changes nothing") {
+        CHECK(spool.pwrite({}, spool.size() + 100) == 0);
+        CHECK(spool.size() == data.size() + 7);
+    }
+}
+
+TEST_CASE("a gap becomes a hole that reads as zeros and costs no memory") {
+    TempDir dir;
+    const bool rolled = GENERATE(false, true);
+    CAPTURE(rolled);
+    Spool spool = make_spool(rolled, dir);
+
+    const std::uint64_t far = std::uint64_t{1} << 40;  // 1 TiB
+    spool.pwrite(pattern(10), 0);
+    spool.pwrite(pattern(10, 3), far);
+    CHECK(spool.size() == far + 10);
+    CHECK(read(spool, 10, 3 * chunk_bytes) == zeros(3 * chunk_bytes));
+    CHECK(read(spool, far - 100, 100) == zeros(100));
+    CHECK(read(spool, far, 10) == pattern(10, 3));
+    CHECK(spool.allocated_bytes() <= 4 * chunk_bytes);
+    if (!rolled) CHECK(spool.ram_bytes() == 2 * 4096);
+}
+
+TEST_CASE("truncate shrinks and grows, and what was cut off never comes back") {
+    TempDir dir;
+    const bool rolled = GENERATE(false, true);
+    const std::uint64_t cut = GENERATE(as<std::uint64_t>{}, 0, 1, 4095, chunk_bytes - 1,
+                                       chunk_bytes, chunk_bytes + 1, 2 * chunk_bytes + 77);
+    CAPTURE(rolled, cut);
+    Spool spool = make_spool(rolled, dir);
+
+    const Bytes data = pattern(3 * chunk_bytes);
+    spool.pwrite(data, 0);
+    spool.truncate(cut);
+    CHECK(spool.size() == cut);
+    CHECK(contents(spool) == Bytes(data.begin(), data.begin() + cut));
+
+    spool.truncate(4 * chunk_bytes);
+    CHECK(spool.size() == 4 * chunk_bytes);
+    Bytes expected(data.begin(), data.begin() + cut);
+    expected.resize(4 * chunk_bytes);
+    CHECK(contents(spool) == expected);
+    if (!rolled) CHECK(spool.ram_bytes() <= (cut + chunk_bytes - 1) / chunk_bytes * chunk_bytes);
+}
+
+TEST_CASE("truncating to an absurd size allocates nothing") {
+    TempDir dir;
+    const bool rolled = GENERATE(false, true);
+    CAPTURE(rolled);
+    Spool spool = make_spool(rolled, dir);
+
+    spool.truncate(std::uint64_t{1} << 40);
+    CHECK(spool.size() == std::uint64_t{1} << 40);
+    CHECK(spool.ram_bytes() == 0);
+    CHECK(spool.allocated_bytes() == 0);
+    CHECK(read(spool, (std::uint64_t{1} << 39) + 5, 4096) == zeros(4096));
+}
+
+TEST_CASE("a small file grows its last chunk in powers of two") {
+    Spool spool;
+    spool.pwrite(pattern(1), 0);
+    CHECK(spool.ram_bytes() == 4096);
+    spool.pwrite(pattern(1), 4096);
+    CHECK(spool.ram_bytes() == 8192);
+    spool.pwrite(pattern(1), 20000);
+    CHECK(spool.ram_bytes() == 32768);
+    spool.pwrite(pattern(1), chunk_bytes - 1);
+    CHECK(spool.ram_bytes() == chunk_bytes);
+    CHECK(spool.allocated_bytes() == spool.ram_bytes());
+    CHECK(contents(spool).size() == chunk_bytes);
+
+    SECTION("and gives the memory back when truncated") {
+        spool.truncate(100);
+        CHECK(spool.ram_bytes() == 4096);
+        Bytes expected = zeros(100);
+        expected[0] = pattern(1)[0];
+        CHECK(contents(spool) == expected);
+    }
+    SECTION("a hundred thousand one-byte files cost 4 KiB of data each") {
+        std::vector<Spool> spools(100'000);
+        std::uint64_t total = 0;
+        for (auto& s : spools) {
+            s.pwrite(pattern(1), 0);
+            total += s.ram_bytes();
+        }
+        CHECK(total == 100'000 * 4096);
+    }
+}
+
+TEST_CASE("punch_hole frees whole chunks, zeroes partial ones and keeps the size") {
+    TempDir dir;
+    const bool rolled = GENERATE(false, true);
+    CAPTURE(rolled);
+    Spool spool = make_spool(rolled, dir);
+
+    const Bytes data = pattern(4 * chunk_bytes);
+    spool.pwrite(data, 0);
+    const std::uint64_t before = spool.allocated_bytes();
+    spool.punch_hole(chunk_bytes / 2, 2 * chunk_bytes);
+    Bytes expected = data;
+    std::fill(expected.begin() + chunk_bytes / 2,
+              expected.begin() + chunk_bytes / 2 + 2 * chunk_bytes, std::byte{0});
+    CHECK(spool.size() == 4 * chunk_bytes);
+    CHECK(contents(spool) == expected);
+    CHECK(spool.allocated_bytes() <= before - chunk_bytes);
+    if (!rolled) CHECK(spool.ram_bytes() == 3 * chunk_bytes);
+
+    SECTION("past the end it changes nothing but zeroes") {
+        spool.punch_hole(4 * chunk_bytes - 10, 10 * chunk_bytes);
+        std::fill(expected.end() - 10, expected.end(), std::byte{0});
+        CHECK(spool.size() == 4 * chunk_bytes);
+        CHECK(contents(spool) == expected);
+    }
+    SECTION("over everything it leaves no data") {
+        spool.punch_hole(0, 4 * chunk_bytes);
+        CHECK(contents(spool) == zeros(4 * chunk_bytes));
+        CHECK_FALSE(spool.seek_data(0));
+        CHECK(spool.allocated_bytes() == 0);
+    }
+    SECTION("a range covering the tail of a short last chunk frees it") {
+        spool.truncate(3 * chunk_bytes + 100);
+        spool.punch_hole(3 * chunk_bytes, 100);
+        expected.resize(3 * chunk_bytes);
+        expected.resize(3 * chunk_bytes + 100);
+        CHECK(contents(spool) == expected);
+        if (rolled) {
+            // ext4 zeroes a partial block in place rather than freeing it.
+            CHECK(spool.seek_hole(3 * chunk_bytes) >= 3 * chunk_bytes);
+        } else {
+            CHECK(spool.seek_hole(3 * chunk_bytes) == 3 * chunk_bytes);
+            CHECK(spool.ram_bytes() == 2 * chunk_bytes);
+        }
+    }
+}
+
+TEST_CASE("zero_range reads as zeros and grows the size unless keep_size") {
+    TempDir dir;
+    const bool rolled = GENERATE(false, true);
+    CAPTURE(rolled);
+    Spool spool = make_spool(rolled, dir);
+
+    Bytes expected = pattern(3 * chunk_bytes);
+    spool.pwrite(expected, 0);
+    const std::uint64_t ram = spool.ram_bytes();
+    spool.zero_range(100, chunk_bytes);
+    std::fill(expected.begin() + 100, expected.begin() + 100 + chunk_bytes, std::byte{0});
+    CHECK(contents(spool) == expected);
+    CHECK(spool.ram_bytes() <= ram);
+
+    spool.zero_range(3 * chunk_bytes - 10, 100, true);
+    std::fill(expected.end() - 10, expected.end(), std::byte{0});
+    CHECK(spool.size() == 3 * chunk_bytes);
+    CHECK(contents(spool) == expected);
+
+    spool.zero_range(3 * chunk_bytes - 20, 100);
+    std::fill(expected.end() - 20, expected.end(), std::byte{0});
+    expected.resize(3 * chunk_bytes + 80);
+    CHECK(spool.size() == 3 * chunk_bytes + 80);
+    CHECK(contents(spool) == expected);
+}
+
+TEST_CASE("allocate backs a range with storage and grows the size unless keep_size") {
+    TempDir dir;
+    const bool rolled = GENERATE(false, true);
+    CAPTURE(rolled);
+    Spool spool = make_spool(rolled, dir);
+
+    spool.pwrite(pattern(1000), 0);
+    spool.allocate(500, 3 * chunk_bytes);
+    CHECK(spool.size() == 500 + 3 * chunk_bytes);
+    Bytes expected = pattern(1000);
+    expected.resize(500 + 3 * chunk_bytes);
+    CHECK(contents(spool) == expected);
+    CHECK(spool.allocated_bytes() >= 3 * chunk_bytes);
+    if (!rolled) CHECK(spool.ram_bytes() == 4 * chunk_bytes);
+
+    const std::uint64_t before = spool.allocated_bytes();
+    spool.allocate(spool.size() + chunk_bytes, 2 * chunk_bytes, true);
+    CHECK(spool.size() == 500 + 3 * chunk_bytes);
+    CHECK(spool.allocated_bytes() >= before + 2 * chunk_bytes);
+    CHECK(contents(spool) == expected);
+
+    SECTION("space kept past the end reads as zeros once the size grows") {
+        spool.truncate(10 * chunk_bytes);
+        expected.resize(10 * chunk_bytes);
+        CHECK(contents(spool) == expected);
+    }
+    SECTION("and is freed by a truncate below it") {
+        spool.truncate(100);
+        CHECK(spool.allocated_bytes() <= chunk_bytes);
+        expected.resize(100);
+        CHECK(contents(spool) == expected);
+    }
+}
+
+TEST_CASE("allocating more than the machine's memory in RAM fails with ENOMEM, changing nothing") {
+    Spool spool;
+    spool.pwrite(pattern(100), 0);
+    CHECK(error_of([&] { spool.allocate(0, std::uint64_t{1} << 50); }) == ENOMEM);
+    CHECK(spool.size() == 100);
+    CHECK(spool.ram_bytes() == 4096);
+    CHECK(contents(spool) == pattern(100));
+}
+
+TEST_CASE("seek_data and seek_hole find data and holes") {
+    TempDir dir;
+    const bool rolled = GENERATE(false, true);
+    CAPTURE(rolled);
+    Spool spool = make_spool(rolled, dir);
+
+    // Data at [0, 10) and [1 MiB, 1 MiB + 10), then a hole to 3 MiB. RAM reports whole
+    // chunks as data, a disk file whole blocks: check what holds for both.
+    const std::uint64_t mib = 1 << 20;
+    spool.pwrite(pattern(10), 0);
+    spool.pwrite(pattern(10), mib);
+    spool.truncate(3 * mib);
+
+    CHECK(spool.seek_data(0) == 0);
+    CHECK(spool.seek_data(5) == 5);
+    const auto hole = spool.seek_hole(0);
+    REQUIRE(hole);
+    CHECK(*hole >= 10);
+    CHECK(*hole <= chunk_bytes);
+    CHECK(spool.seek_data(*hole) == mib);
+    CHECK(spool.seek_data(100'000) == mib);
+    const auto tail = spool.seek_hole(mib);
+    REQUIRE(tail);
+    CHECK(*tail >= mib + 10);
+    CHECK(*tail <= mib + chunk_bytes);
+    CHECK_FALSE(spool.seek_data(mib + chunk_bytes));
+    CHECK(spool.seek_hole(3 * mib - 1) == 3 * mib - 1);
+    CHECK_FALSE(spool.seek_data(3 * mib));
+    CHECK_FALSE(spool.seek_hole(3 * mib));
+    CHECK_FALSE(spool.seek_data(max_offset + 1));
+
+    SECTION("the end of a file that is all data is its only hole") {
+        spool.truncate(100);
+        spool.pwrite(pattern(100), 0);
+        CHECK(spool.seek_hole(0) == 100);
+        CHECK(spool.seek_hole(50) == 100);
+        CHECK(spool.seek_data(99) == 99);
+    }
+}
+
+TEST_CASE("offsets and sizes past off_t's range are refused, changing nothing") {
+    TempDir dir;
+    const bool rolled = GENERATE(false, true);
+    CAPTURE(rolled);
+    Spool spool = make_spool(rolled, dir);
+    spool.pwrite(pattern(100), 0);
+
+    CHECK(error_of([&] { spool.pwrite(pattern(10), max_offset - 5); }) == EFBIG);
+    CHECK(error_of([&] { spool.pwrite(pattern(10), max_offset + 1); }) == EINVAL);
+    CHECK(error_of([&] { spool.truncate(max_offset + 1); }) == EINVAL);
+    CHECK(error_of([&] { spool.allocate(max_offset - 5, 10); }) == EFBIG);
+    CHECK(error_of([&] { spool.zero_range(max_offset - 5, 10); }) == EFBIG);
+    CHECK(error_of([&] { spool.punch_hole(max_offset - 5, 10); }) == EFBIG);
+    CHECK(error_of([&] { spool.punch_hole(0, 0); }) == EINVAL);
+    CHECK(error_of([&] { spool.allocate(0, 0); }) == EINVAL);
+    CHECK(error_of([&] { spool.zero_range(0, max_offset + 1); }) == EINVAL);
+    CHECK(spool.size() == 100);
+    CHECK(contents(spool) == pattern(100));
+}
+
+TEST_CASE(
+    "in RAM a spool reaches the last offset; a file system that cannot hold it refuses the "
+    "rollover") {
+    TempDir dir;
+    Spool spool;
+    spool.pwrite(pattern(100), 0);
+    spool.pwrite(pattern(10, 1), max_offset - 10);
+    CHECK(spool.size() == max_offset);
+    CHECK(read(spool, max_offset - 10, 100) == pattern(10, 1));
+    // ext4 stops at 16 TiB; a file system that goes further takes the data.
+    const int err = error_of([&] { spool.rollover(dir.fd()); });
+    CHECK(spool.rolled() == (err == 0));
+    CHECK(spool.size() == max_offset);
+    CHECK(read(spool, 0, 100) == pattern(100));
+    CHECK(read(spool, max_offset - 10, 100) == pattern(10, 1));
+}
+
+TEST_CASE("rollover keeps every byte and every hole, at every boundary") {
+    TempDir dir;
+    const std::uint64_t size =
+        GENERATE(as<std::uint64_t>{}, 0, 1, 4095, 4096, 4097, chunk_bytes - 1, chunk_bytes,
+                 chunk_bytes + 1, 3 * chunk_bytes, 3 * chunk_bytes + 5);
+    const int layout = GENERATE(0, 1, 2);  // dense, with holes, after truncate
+    CAPTURE(size, layout);
+
+    Spool spool;
+    Bytes expected(size);
+    if (layout == 0) {
+        expected = pattern(size);
+        spool.pwrite(expected, 0);
+    } else if (layout == 1) {
+        spool.truncate(size);
+        for (std::uint64_t off = 0; off + 2 * chunk_bytes < size + chunk_bytes;
+             off += 2 * chunk_bytes) {
+            const std::size_t n = std::min<std::uint64_t>(100, size - off);
+            const Bytes piece = pattern(n, static_cast<unsigned>(off));
+            spool.pwrite(piece, off);
+            std::copy(piece.begin(), piece.end(), expected.begin() + off);
+        }
+    } else {
+        spool.pwrite(pattern(4 * chunk_bytes), 0);
+        spool.truncate(size / 2);
+        spool.truncate(size);
+        const Bytes data = pattern(size / 2);
+        std::copy(data.begin(), data.end(), expected.begin());
+    }
+    REQUIRE(contents(spool) == expected);
+
+    spool.rollover(dir.fd());
+    CHECK(spool.rolled());
+    CHECK(spool.fd() >= 0);
+    CHECK(spool.ram_bytes() == 0);
+    CHECK(spool.size() == size);
+    CHECK(contents(spool) == expected);
+    if (layout == 1 && size > 2 * chunk_bytes) CHECK(spool.allocated_bytes() < size);
+
+    // The backing file has no name in the directory.
+    CHECK(std::filesystem::is_empty(dir.path()));
+}
+
+TEST_CASE("rollover adopts a given empty file") {
+    TempDir dir;
+    const auto path = dir.path() / "adopted";
+    FileDescriptor file(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    REQUIRE(file);
+    const int raw = file.get();
+
+    Spool spool;
+    spool.pwrite(pattern(chunk_bytes + 10), 5);
+    spool.rollover(std::move(file));
+    CHECK(spool.fd() == raw);
+    CHECK(spool.ram_bytes() == 0);
+
+    // Seen through another descriptor: the data really is in that file.
+    FileDescriptor other(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    REQUIRE(other);
+    Bytes seen(chunk_bytes + 100);
+    const ssize_t n = ::pread(other.get(), seen.data(), seen.size(), 0);
+    REQUIRE(n == static_cast<ssize_t>(chunk_bytes + 15));
+    seen.resize(static_cast<std::size_t>(n));
+    CHECK(seen == concat(zeros(5), pattern(chunk_bytes + 10)));
+}
+
+TEST_CASE("rollover of a rolled-over spool changes nothing and closes a given file") {
+    TempDir dir;
+    Spool spool;
+    spool.pwrite(pattern(100), 0);
+    spool.rollover(dir.fd());
+    const int fd = spool.fd();
+
+    spool.rollover(dir.fd());
+    CHECK(spool.fd() == fd);
+
+    FileDescriptor extra(::open(dir.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    const int raw = extra.get();
+    REQUIRE(raw >= 0);
+    spool.rollover(std::move(extra));
+    CHECK(spool.fd() == fd);
+    CHECK(::fcntl(raw, F_GETFD) == -1);
+    CHECK(errno == EBADF);
+    CHECK(contents(spool) == pattern(100));
+}
+
+TEST_CASE("a failed rollover throws and leaves the data in RAM") {
+    Spool spool;
+    spool.pwrite(pattern(2 * chunk_bytes), 100);
+    spool.truncate(5 * chunk_bytes);
+    const Bytes expected = contents(spool);
+    const std::uint64_t ram = spool.ram_bytes();
+
+    SECTION("a directory nothing can be created in") {
+        // procfs has no O_TMPFILE, so this takes the create-and-unlink path, which fails.
+        FileDescriptor proc(::open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        REQUIRE(proc);
+        CHECK(error_of([&] { spool.rollover(proc.get()); }) != 0);
+    }
+    SECTION("a directory that was removed") {
+        std::optional<TempDir> dir(std::in_place);
+        FileDescriptor fd(::dup(dir->fd()));
+        dir.reset();
+        CHECK(error_of([&] { spool.rollover(fd.get()); }) != 0);
+    }
+    SECTION("a descriptor that is not a directory") {
+        TempDir dir;
+        FileDescriptor file(::openat(dir.fd(), "f", O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+        REQUIRE(file);
+        CHECK(error_of([&] { spool.rollover(file.get()); }) == ENOTDIR);
+    }
+    SECTION("a given file opened read-only") {
+        TempDir dir;
+        FileDescriptor(::openat(dir.fd(), "f", O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+        FileDescriptor file(::openat(dir.fd(), "f", O_RDONLY | O_CLOEXEC));
+        REQUIRE(file);
+        CHECK(error_of([&] { spool.rollover(std::move(file)); }) != 0);
+    }
+    CHECK_FALSE(spool.rolled());
+    CHECK(spool.fd() == -1);
+    CHECK(spool.ram_bytes() == ram);
+    CHECK(contents(spool) == expected);
+}
+
+namespace {
+
+// Limits the size of files this process writes, so a write to the rolled-over file fails
+// the way a full disk makes it fail: part written, then an error.
+class FileSizeLimit {
+  public:
+    explicit FileSizeLimit(rlim_t bytes) {
+        old_handler_ = ::signal(SIGXFSZ, SIG_IGN);
+        ::getrlimit(RLIMIT_FSIZE, &old_);
+        rlimit limit = old_;
+        limit.rlim_cur = bytes;
+        REQUIRE(::setrlimit(RLIMIT_FSIZE, &limit) == 0);
+    }
+    FileSizeLimit(const FileSizeLimit&) = delete;
+    FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+    ~FileSizeLimit() {
+        ::setrlimit(RLIMIT_FSIZE, &old_);
+        ::signal(SIGXFSZ, old_handler_);
+    }
+
+  private:
+    rlimit old_{};
+    sighandler_t old_handler_;
+};
+
+}  // namespace
+
+TEST_CASE("a failed write to the rolled-over file keeps the size and the bytes before it") {
+    TempDir dir;
+    Spool spool;
+    spool.rollover(dir.fd());
+    const Bytes data = pattern(2 * chunk_bytes);
+    spool.pwrite(data, 0);
+    {
+        FileSizeLimit limit(3 * chunk_bytes);
+        CHECK(error_of([&] { spool.pwrite(pattern(3 * chunk_bytes, 5), chunk_bytes); }) == EFBIG);
+    }
+    CHECK(spool.size() == 2 * chunk_bytes);
+    struct stat st {};
+    REQUIRE(::fstat(spool.fd(), &st) == 0);
+    CHECK(st.st_size == static_cast<off_t>(2 * chunk_bytes));
+    CHECK(read(spool, 0, chunk_bytes) == Bytes(data.begin(), data.begin() + chunk_bytes));
+    CHECK(spool.pwrite(pattern(10), 2 * chunk_bytes) == 10);
+    CHECK(spool.size() == 2 * chunk_bytes + 10);
+}
+
+TEST_CASE("a moved spool keeps its data and its file") {
+    TempDir dir;
+    const bool rolled = GENERATE(false, true);
+    CAPTURE(rolled);
+    Spool spool = make_spool(rolled, dir);
+    spool.pwrite(pattern(chunk_bytes + 1), 0);
+    const int fd = spool.fd();
+
+    Spool moved(std::move(spool));
+    CHECK(moved.fd() == fd);
+    CHECK(contents(moved) == pattern(chunk_bytes + 1));
+    Spool assigned;
+    assigned = std::move(moved);
+    CHECK(assigned.fd() == fd);
+    CHECK(contents(assigned) == pattern(chunk_bytes + 1));
+}
+
+TEST_CASE("random operations match a plain byte vector, in RAM and after rollover") {
+    TempDir dir;
+    std::uint64_t seed = GENERATE(1, 2, 3, 4, 5, 6, 7, 8);
+    if (const char* env = std::getenv("SPOOL_TEST_SEED")) seed = std::strtoull(env, nullptr, 10);
+    INFO("seed " << seed << " (rerun with SPOOL_TEST_SEED=" << seed << ")");
+
+    std::mt19937_64 rng(seed);
+    const auto below = [&](std::uint64_t n) { return n == 0 ? 0 : rng() % n; };
+    constexpr int steps = 3000;
+    constexpr std::uint64_t span = 24 * chunk_bytes;
+    // Seed 1 never rolls over, so one run stays in RAM throughout.
+    const int rollover_at = seed == 1 ? steps : static_cast<int>(below(steps));
+
+    const auto offset = [&]() -> std::uint64_t {
+        if (below(4) == 0) {  // on or next to a chunk_bytes or page boundary
+            const std::uint64_t unit = below(2) ? chunk_bytes : 4096;
+            const std::uint64_t base = below(span / unit) * unit;
+            const std::uint64_t jitter = below(3);
+            return below(2) ? base + jitter : (base >= jitter ? base - jitter : 0);
+        }
+        return below(span);
+    };
+    const auto length = [&]() -> std::uint64_t {
+        switch (below(3)) {
+            case 0:
+                return below(100);
+            case 1:
+                return below(3 * 4096);
+            default:
+                return below(3 * chunk_bytes);
+        }
+    };
+
+    Spool spool;
+    Bytes model;
+    std::uint64_t reserved_end = 0;  // preallocated past the end with keep_size
+    for (int step = 0; step < steps; ++step) {
+        if (step == rollover_at) spool.rollover(dir.fd());
+        const std::uint64_t off = offset();
+        const std::uint64_t len = length();
+        const std::uint64_t end = off + len;
+        const auto zero_model = [&](std::uint64_t from, std::uint64_t to) {
+            to = std::min<std::uint64_t>(to, model.size());
+            if (from < to) std::fill(model.begin() + from, model.begin() + to, std::byte{0});
+        };
+        const auto grow_model = [&](std::uint64_t to) {
+            if (to > model.size()) model.resize(to);
+        };
+        const int op = static_cast<int>(below(9));
+        INFO("step " << step << " op " << op << " offset " << off << " length " << len);
+        switch (op) {
+            case 0:
+            case 1: {
+                const Bytes data = pattern(len, static_cast<unsigned>(step));
+                REQUIRE(spool.pwrite(data, off) == len);
+                if (len) grow_model(end);
+                std::copy(data.begin(), data.end(), model.begin() + off);
+                break;
+            }
+            case 2: {
+                Bytes expected;
+                if (off < model.size()) {
+                    expected.assign(model.begin() + off,
+                                    model.begin() + std::min<std::uint64_t>(end, model.size()));
+                }
+                REQUIRE(read(spool, off, len) == expected);
+                break;
+            }
+            case 3:
+                spool.truncate(off);
+                model.resize(off);
+                reserved_end = std::min(reserved_end, off);
+                break;
+            case 4:
+                if (len == 0) break;
+                spool.punch_hole(off, len);
+                zero_model(off, end);
+                break;
+            case 5: {
+                if (len == 0) break;
+                const bool keep = below(2);
+                spool.zero_range(off, len, keep);
+                zero_model(off, end);
+                if (!keep) grow_model(end);
+                break;
+            }
+            case 6: {
+                if (len == 0) break;
+                const bool keep = below(2);
+                spool.allocate(off, len, keep);
+                if (keep) reserved_end = std::max(reserved_end, end);
+                if (!keep) grow_model(end);
+                break;
+            }
+            case 7: {
+                // Whatever the granularity, data is never reported inside a run of zeros
+                // past it, and a hole never where a byte is not zero.
+                const auto data = spool.seek_data(off);
+                if (off >= model.size()) {
+                    REQUIRE_FALSE(data);
+                    break;
+                }
+                const std::uint64_t stop = data ? *data : model.size();
+                REQUIRE(stop >= off);
+                REQUIRE(stop <= model.size());
+                REQUIRE(all_zero(Bytes(model.begin() + off, model.begin() + stop)));
+                break;
+            }
+            case 8: {
+                const auto hole = spool.seek_hole(off);
+                if (off >= model.size()) {
+                    REQUIRE_FALSE(hole);
+                    break;
+                }
+                REQUIRE(hole);
+                REQUIRE(*hole >= off);
+                REQUIRE(*hole <= model.size());
+                if (*hole < model.size()) REQUIRE(model[*hole] == std::byte{0});
+                break;
+            }
+        }
+        REQUIRE(spool.size() == model.size());
+        if (spool.rolled()) {
+            REQUIRE(spool.ram_bytes() == 0);
+        } else {
+            REQUIRE(spool.allocated_bytes() == spool.ram_bytes());
+            const std::uint64_t covered = std::max<std::uint64_t>(model.size(), reserved_end);
+            REQUIRE(spool.ram_bytes() <= (covered + chunk_bytes - 1) / chunk_bytes * chunk_bytes);
+        }
+        if (step % 100 == 99) REQUIRE(contents(spool) == model);
+    }
+    CHECK(spool.rolled() == (rollover_at < steps));
+    CHECK(contents(spool) == model);
 }
