@@ -51,19 +51,6 @@ std::string describe_status(int status) {
     return "wait status " + std::to_string(status);
 }
 
-// waitpid with a deadline; nullopt while the child still runs.
-std::optional<int> wait_for(pid_t pid, std::chrono::milliseconds timeout) {
-    const auto deadline = Clock::now() + timeout;
-    for (;;) {
-        int status = 0;
-        const pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid) return status;
-        if (r < 0 && errno != EINTR) return std::nullopt;
-        if (Clock::now() >= deadline) return std::nullopt;
-        std::this_thread::sleep_for(5ms);
-    }
-}
-
 std::vector<char*> c_argv(std::vector<std::string>& args) {
     std::vector<char*> v;
     for (auto& a : args) v.push_back(a.data());
@@ -72,6 +59,18 @@ std::vector<char*> c_argv(std::vector<std::string>& args) {
 }
 
 }  // namespace
+
+std::optional<int> wait_child(pid_t pid, std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    for (;;) {
+        int status = 0;
+        const pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid) return status;
+        if (r < 0 && errno != EINTR) return std::nullopt;
+        if (Clock::now() >= deadline) return std::nullopt;
+        std::this_thread::sleep_for(1ms);
+    }
+}
 
 std::optional<MountEntry> find_mount(const std::string& path) {
     std::ifstream in("/proc/self/mountinfo");
@@ -195,7 +194,7 @@ bool Mount::daemon_running() {
 std::optional<int> Mount::wait_exit(std::chrono::milliseconds timeout) {
     if (exit_status_) return exit_status_;
     if (pid_ <= 0) return std::nullopt;
-    exit_status_ = wait_for(pid_, timeout);
+    exit_status_ = wait_child(pid_, timeout);
     return exit_status_;
 }
 
@@ -310,7 +309,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::mil
     }
     for (auto& f : fds)
         if (f.fd >= 0) close(f.fd);
-    if (!status) status = wait_for(pid, 5s);
+    if (!status) status = wait_child(pid, 5s);
     result.status = status.value_or(-1);
     return result;
 }
@@ -332,10 +331,10 @@ int run_child(const std::function<int()>& body, std::chrono::milliseconds timeou
         }
         _exit(code);  // never run the framework's atexit handlers in the child
     }
-    auto status = wait_for(pid, timeout);
+    auto status = wait_child(pid, timeout);
     if (!status) {
         kill(pid, SIGKILL);
-        wait_for(pid, 5s);
+        wait_child(pid, 5s);
         return -1;
     }
     return WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;

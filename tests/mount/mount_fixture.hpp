@@ -95,6 +95,9 @@ ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::mil
                           const std::vector<std::string>& extra_env = {});
 ProcessResult run_shell(const std::string& command, std::chrono::milliseconds timeout);
 
+// waitpid with a deadline: the child's wait status, or nullopt while it still runs.
+std::optional<int> wait_child(pid_t pid, std::chrono::milliseconds timeout);
+
 // Runs `body` in a forked child and returns its exit code; -1 if it was killed or did not
 // finish within `timeout`. The child never returns into the test framework.
 int run_child(const std::function<int()>& body, std::chrono::milliseconds timeout = 10s);
