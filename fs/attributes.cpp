@@ -1,0 +1,134 @@
+#include "attributes.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <memory>
+#include <mutex>
+
+#include "clock.hpp"
+
+namespace spoolfs {
+namespace {
+
+// What tmpfs reports as a directory's size per entry (BOGO_DIRENT_SIZE).
+constexpr off_t dirent_size = 20;
+
+bool before(const timespec& a, const timespec& b) {
+    return a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec <= b.tv_nsec);
+}
+
+}  // namespace
+
+struct stat stat_of(Filesystem& fs, Inode& inode) {
+    struct stat st {};
+    st.st_ino = inode.ino;
+    st.st_nlink = inode.nlink.load(std::memory_order_relaxed);
+    st.st_blksize = tempfile::Spool::chunk_size;
+    std::size_t entries = inode.is_dir() ? fs.tree.entry_count(inode) : 0;
+    std::lock_guard lock(inode.mutex);
+    st.st_mode = inode.mode;
+    st.st_uid = inode.uid;
+    st.st_gid = inode.gid;
+    st.st_rdev = inode.rdev;
+    st.st_atim = inode.atime;
+    st.st_mtim = inode.mtime;
+    st.st_ctim = inode.ctime;
+    if (inode.is_reg()) {
+        st.st_size = static_cast<off_t>(inode.data.size());
+        st.st_blocks = static_cast<blkcnt_t>((inode.data.allocated_bytes() + 511) / 512);
+    } else if (inode.is_dir()) {
+        st.st_size = static_cast<off_t>(entries + 2) * dirent_size;
+    } else if (S_ISLNK(inode.type)) {
+        st.st_size = static_cast<off_t>(inode.symlink_target.size());
+    }
+    return st;
+}
+
+fuse_entry_param entry_of(Filesystem& fs, Inode& inode) {
+    fuse_entry_param e{};
+    e.ino = inode.ino;
+    e.attr = stat_of(fs, inode);
+    e.attr_timeout = Filesystem::cache_timeout;
+    bool vanishes = inode.is_reg() && fs.tree.lifetime(inode) == Lifetime::close;
+    e.entry_timeout = vanishes ? 0 : Filesystem::cache_timeout;
+    return e;
+}
+
+int set_attributes(Filesystem& fs, Inode& inode, const struct stat& attr, int to_set) {
+    std::lock_guard lock(inode.mutex);
+    timespec t = now();
+    if (to_set & FUSE_SET_ATTR_SIZE) {
+        if (inode.is_dir()) return EISDIR;
+        if (!inode.is_reg()) return EINVAL;
+        if (attr.st_size < 0) return EINVAL;
+        if (int err = fs.storage.truncate(inode, static_cast<std::uint64_t>(attr.st_size)))
+            return err;
+        inode.mtime = t;
+    }
+    if (to_set & FUSE_SET_ATTR_MODE) inode.mode = inode.type | (attr.st_mode & 07777);
+    if (to_set & FUSE_SET_ATTR_UID) inode.uid = attr.st_uid;
+    if (to_set & FUSE_SET_ATTR_GID) inode.gid = attr.st_gid;
+    if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+        inode.atime = t;
+    else if (to_set & FUSE_SET_ATTR_ATIME)
+        inode.atime = attr.st_atim;
+    if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+        inode.mtime = t;
+    else if (to_set & FUSE_SET_ATTR_MTIME)
+        inode.mtime = attr.st_mtim;
+    inode.ctime = (to_set & FUSE_SET_ATTR_CTIME) ? attr.st_ctim : t;
+    return 0;
+}
+
+void note_access(Inode& inode) {
+    timespec t = now();
+    // relatime: once after each change, and at least daily.
+    if (before(inode.atime, inode.mtime) || before(inode.atime, inode.ctime) ||
+        t.tv_sec - inode.atime.tv_sec >= 24 * 3600)
+        inode.atime = t;
+}
+
+void note_modification(Inode& inode) {
+    inode.mtime = inode.ctime = now();
+}
+
+void release_handle(Filesystem& fs, Handle& handle) {
+    if (handle.released) return;
+    handle.released = true;
+    for (Removal& removal : fs.tree.release(*handle.inode)) fs.notifier.push(std::move(removal));
+}
+
+int copy_range(Filesystem& fs, Inode& in, std::uint64_t off_in, Inode& out, std::uint64_t off_out,
+               std::size_t len, std::size_t& done) {
+    done = 0;
+    // Bounded per request, so that neither file stays locked for long; callers loop.
+    constexpr std::size_t max_copy = 16 << 20;
+    constexpr std::size_t piece = 1 << 20;
+    len = std::min(len, max_copy);
+    std::unique_lock<std::mutex> first, second;
+    if (&in == &out) {
+        first = std::unique_lock(in.mutex);
+    } else {
+        // Two inode locks: always in address order.
+        first = std::unique_lock(std::less<Inode*>()(&in, &out) ? in.mutex : out.mutex);
+        second = std::unique_lock(std::less<Inode*>()(&in, &out) ? out.mutex : in.mutex);
+    }
+    auto buffer = std::make_unique_for_overwrite<std::byte[]>(std::min(len, piece));
+    while (done < len) {
+        std::size_t got = 0, put = 0;
+        std::size_t want = std::min(len - done, piece);
+        if (int err = fs.storage.read(in, {buffer.get(), want}, off_in + done, got)) return err;
+        if (got == 0) break;
+        int err = fs.storage.write(out, {buffer.get(), got}, off_out + done, put);
+        done += put;
+        if (err) return done ? 0 : err;
+        if (put < got) break;
+    }
+    if (done) {
+        note_modification(out);
+        note_access(in);
+    }
+    return 0;
+}
+
+}  // namespace spoolfs

@@ -1,0 +1,41 @@
+// Filesystem: the state one mount serves, handed to every FUSE operation as userdata.
+//
+// Owns the namespace (Tree), the file data (Storage) and the Notifier. The Tree frees
+// an inode's data through Storage when the inode dies.
+#pragma once
+
+#include <mutex>
+#include <string>
+
+#include "notifier.hpp"
+#include "options.hpp"
+#include "storage.hpp"
+#include "tree.hpp"
+
+namespace spoolfs {
+
+class Filesystem {
+  public:
+    Filesystem(const Options& options, tempfile::FileDescriptor spill_dir);
+
+    Tree tree;
+    Storage storage;
+    Notifier notifier;
+    const Lifetime default_lifetime;
+
+    // Taken around each read of a request from the device (see session.hpp).
+    std::mutex receive_order;
+
+    // How long the kernel may trust what we reply. Every change but our own removals
+    // passes through the kernel, so that can be long; names of lifetime-close files get
+    // 0, so that a stat() right after the last close asks us (see session.cpp).
+    static constexpr double cache_timeout = 86400.0;
+};
+
+// The handle behind a FUSE file handle (fi->fh) of a regular file.
+struct Handle {
+    InodePtr inode;
+    bool released = false;  // the session loop already applied this release in order
+};
+
+}  // namespace spoolfs

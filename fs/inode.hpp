@@ -1,0 +1,75 @@
+// Inode: one file, directory, symlink or special file of the mount.
+//
+// Two locks guard an inode, always taken in this order: the Tree's namespace lock, then
+// the inode's own `mutex`. The namespace lock guards what links inodes together
+// (directory entries, `names`, nlink, lookup and open counts); `mutex` guards the
+// attributes, xattrs and file data, so reads and writes of independent files never wait
+// on each other or on the namespace.
+#pragma once
+
+#include <fuse_lowlevel.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "options.hpp"
+#include "tempfile/spool.hpp"
+
+namespace spoolfs {
+
+using Ino = fuse_ino_t;
+
+// A directory's entries. Each entry gets a cookie from a counter that only grows, and
+// readdir resumes after the last cookie it returned: an entry present for the whole
+// listing is returned exactly once however the directory changes meanwhile.
+struct Directory {
+    struct Child {
+        Ino ino;
+        std::uint64_t cookie;
+    };
+    static constexpr std::uint64_t first_cookie = 3;  // 1 and 2 are "." and ".."
+
+    std::map<std::string, Child, std::less<>> by_name;
+    std::map<std::uint64_t, std::string> by_cookie;
+    std::uint64_t next_cookie = first_cookie;
+    Ino parent = FUSE_ROOT_ID;
+};
+
+struct Inode {
+    Inode(Ino ino, mode_t mode) : ino(ino), type(mode & S_IFMT), mode(mode) {}
+
+    const Ino ino;
+    const mode_t type;  // S_IFMT bits: they never change, so they need no lock
+
+    // --- Guarded by the Tree's namespace lock.
+    std::atomic<std::uint64_t> lookups = 0;  // the kernel's references: counted up under the
+                                             // shared lock, down under the exclusive one
+    std::uint32_t opens = 0;                 // open file handles
+    std::atomic<nlink_t> nlink = 0;          // changed under the exclusive lock, read anywhere
+    Directory dir;                           // directories only
+    std::vector<std::pair<Ino, std::string>> names;  // where a non-directory is linked
+    Lifetime lifetime = Lifetime::mount;  // regular files: in force; directories: inherited
+
+    // --- Guarded by `mutex`.
+    mutable std::mutex mutex;
+    mode_t mode;
+    uid_t uid = 0;
+    gid_t gid = 0;
+    dev_t rdev = 0;
+    timespec atime{}, mtime{}, ctime{};
+    std::string symlink_target;
+    std::map<std::string, std::string, std::less<>> xattrs;
+    tempfile::Spool data;       // regular files only
+    std::uint64_t charged = 0;  // bytes of `data` counted in the Storage's usage
+
+    bool is_dir() const { return S_ISDIR(type); }
+    bool is_reg() const { return S_ISREG(type); }
+};
+
+}  // namespace spoolfs

@@ -1,0 +1,495 @@
+#include "ops.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <mutex>
+
+#include "attributes.hpp"
+#include "clock.hpp"
+#include "filesystem.hpp"
+#include "xattrs.hpp"
+
+namespace spoolfs {
+namespace {
+
+Filesystem& fs_of(fuse_req_t req) {
+    return *static_cast<Filesystem*>(fuse_req_userdata(req));
+}
+
+Caller caller_of(fuse_req_t req) {
+    const fuse_ctx* ctx = fuse_req_ctx(req);
+    return {ctx->uid, ctx->gid};
+}
+
+Handle& handle_of(const fuse_file_info* fi) {
+    return *reinterpret_cast<Handle*>(fi->fh);
+}
+
+// Replies with the inode, or the error. A new lookup was already counted by the Tree.
+void reply_entry(fuse_req_t req, Filesystem& fs, int err, const InodePtr& inode) {
+    if (err) {
+        fuse_reply_err(req, err);
+        return;
+    }
+    fuse_entry_param e = entry_of(fs, *inode);
+    fuse_reply_entry(req, &e);
+}
+
+void sp_init(void*, fuse_conn_info* conn) {
+    // Writes of up to 1 MiB per request: libfuse sizes max_pages to match.
+    conn->max_write = 1 << 20;
+    conn->max_read = 0;
+    conn->time_gran = 1;
+    // open(O_TRUNC) arrives as one OPEN, not an OPEN and a SETATTR.
+    if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+}
+
+void sp_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    Filesystem& fs = fs_of(req);
+    InodePtr inode;
+    int err = fs.tree.lookup(parent, name, inode);
+    if (err == ENOENT) {
+        // A negative entry the kernel may cache: every creation passes through it.
+        fuse_entry_param e{};
+        e.entry_timeout = Filesystem::cache_timeout;
+        fuse_reply_entry(req, &e);
+        return;
+    }
+    reply_entry(req, fs, err, inode);
+}
+
+void sp_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+    fs_of(req).tree.forget(ino, nlookup);
+    fuse_reply_none(req);
+}
+
+void sp_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+    Filesystem& fs = fs_of(req);
+    for (size_t i = 0; i < count; ++i) fs.tree.forget(forgets[i].ino, forgets[i].nlookup);
+    fuse_reply_none(req);
+}
+
+void sp_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+    Filesystem& fs = fs_of(req);
+    InodePtr inode = fs.tree.find(ino);
+    if (!inode) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    struct stat st = stat_of(fs, *inode);
+    fuse_reply_attr(req, &st, Filesystem::cache_timeout);
+}
+
+void sp_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
+    Filesystem& fs = fs_of(req);
+    InodePtr inode = fi ? handle_of(fi).inode : fs.tree.find(ino);
+    if (!inode) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    int err = set_attributes(fs, *inode, *attr, to_set);
+    if (err) {
+        fuse_reply_err(req, err);
+        return;
+    }
+    struct stat st = stat_of(fs, *inode);
+    fuse_reply_attr(req, &st, Filesystem::cache_timeout);
+}
+
+void sp_readlink(fuse_req_t req, fuse_ino_t ino) {
+    InodePtr inode = fs_of(req).tree.find(ino);
+    if (!inode) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    if (!S_ISLNK(inode->type)) {
+        fuse_reply_err(req, EINVAL);
+        return;
+    }
+    std::string target;
+    {
+        std::lock_guard lock(inode->mutex);
+        target = inode->symlink_target;
+    }
+    fuse_reply_readlink(req, target.c_str());
+}
+
+void make(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev,
+          std::string_view target = {}) {
+    Filesystem& fs = fs_of(req);
+    InodePtr inode;
+    int err = fs.tree.create(parent, name, mode, rdev, caller_of(req), target, inode);
+    reply_entry(req, fs, err, inode);
+}
+
+void sp_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+    switch (mode & S_IFMT) {
+        case S_IFREG:
+        case S_IFCHR:
+        case S_IFBLK:
+        case S_IFIFO:
+        case S_IFSOCK:
+            make(req, parent, name, mode, rdev);
+            return;
+        default:
+            fuse_reply_err(req, EINVAL);
+    }
+}
+
+void sp_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+    make(req, parent, name, S_IFDIR | (mode & 07777), 0);
+}
+
+void sp_symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
+    if (std::strlen(link) >= PATH_MAX) {
+        fuse_reply_err(req, ENAMETOOLONG);
+        return;
+    }
+    make(req, parent, name, S_IFLNK | 0777, 0, link);
+}
+
+void sp_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    fuse_reply_err(req, fs_of(req).tree.unlink(parent, name));
+}
+
+void sp_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    fuse_reply_err(req, fs_of(req).tree.rmdir(parent, name));
+}
+
+void sp_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+               const char* newname, unsigned int flags) {
+    fuse_reply_err(req, fs_of(req).tree.rename(parent, name, newparent, newname, flags));
+}
+
+void sp_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+    Filesystem& fs = fs_of(req);
+    InodePtr inode;
+    int err = fs.tree.link(ino, newparent, newname, inode);
+    reply_entry(req, fs, err, inode);
+}
+
+// Opens a handle on a regular file; the file handle owns a Handle.
+void open_handle(Filesystem& fs, const InodePtr& inode, fuse_file_info* fi) {
+    fs.tree.open(*inode);
+    auto handle = std::make_unique<Handle>(Handle{inode});
+    fi->fh = reinterpret_cast<uint64_t>(handle.release());
+    // The page cache stays valid across opens: all writes pass through this kernel.
+    fi->keep_cache = 1;
+}
+
+void sp_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+               fuse_file_info* fi) {
+    Filesystem& fs = fs_of(req);
+    InodePtr inode;
+    int err = fs.tree.create(parent, name, S_IFREG | (mode & 07777), 0, caller_of(req), {}, inode);
+    if (err) {
+        fuse_reply_err(req, err);
+        return;
+    }
+    open_handle(fs, inode, fi);
+    fuse_entry_param e = entry_of(fs, *inode);
+    // The kernel drops one link itself on an O_TMPFILE file, so announce one.
+    if (name == anonymous_name) e.attr.st_nlink = 1;
+    if (fuse_reply_create(req, &e, fi) != 0) {
+        std::unique_ptr<Handle> handle(&handle_of(fi));
+        fs.tree.release(*inode);
+    }
+}
+
+void sp_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    Filesystem& fs = fs_of(req);
+    InodePtr inode = fs.tree.find(ino);
+    if (!inode) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    if (!inode->is_reg()) {
+        fuse_reply_err(req, EINVAL);
+        return;
+    }
+    if (fi->flags & O_TRUNC) {
+        struct stat attr {};
+        int err = set_attributes(fs, *inode, attr, FUSE_SET_ATTR_SIZE);
+        if (err) {
+            fuse_reply_err(req, err);
+            return;
+        }
+    }
+    open_handle(fs, inode, fi);
+    if (fuse_reply_open(req, fi) != 0) {
+        std::unique_ptr<Handle> handle(&handle_of(fi));
+        fs.tree.release(*inode);
+    }
+}
+
+void sp_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+    Filesystem& fs = fs_of(req);
+    Inode& inode = *handle_of(fi).inode;
+    thread_local std::unique_ptr<std::byte[]> buffer;
+    thread_local size_t capacity = 0;
+    if (capacity < size) {
+        buffer = std::make_unique_for_overwrite<std::byte[]>(size);
+        capacity = size;
+    }
+    size_t done = 0;
+    int err;
+    {
+        std::lock_guard lock(inode.mutex);
+        err = fs.storage.read(inode, {buffer.get(), size}, off, done);
+        if (!err) note_access(inode);
+    }
+    if (err)
+        fuse_reply_err(req, err);
+    else
+        fuse_reply_buf(req, reinterpret_cast<const char*>(buffer.get()), done);
+}
+
+void write_span(fuse_req_t req, Filesystem& fs, Inode& inode, std::span<const std::byte> data,
+                off_t off) {
+    size_t done = 0;
+    int err;
+    {
+        std::lock_guard lock(inode.mutex);
+        err = fs.storage.write(inode, data, off, done);
+        if (done) note_modification(inode);
+    }
+    if (err)
+        fuse_reply_err(req, err);
+    else
+        fuse_reply_write(req, done);
+}
+
+void sp_write_buf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_file_info* fi) {
+    Filesystem& fs = fs_of(req);
+    Inode& inode = *handle_of(fi).inode;
+    size_t size = fuse_buf_size(in);
+    const fuse_buf& first = in->buf[in->idx];
+    if (in->count - in->idx == 1 && !(first.flags & FUSE_BUF_IS_FD)) {
+        // The data is already in memory: write it straight from the request buffer.
+        auto* data = static_cast<const std::byte*>(first.mem) + in->off;
+        write_span(req, fs, inode, {data, size}, off);
+        return;
+    }
+    auto copy = std::make_unique_for_overwrite<std::byte[]>(size);
+    fuse_bufvec out{};
+    out.count = 1;
+    out.buf[0].size = size;
+    out.buf[0].mem = copy.get();
+    ssize_t got = fuse_buf_copy(&out, in, static_cast<fuse_buf_copy_flags>(0));
+    if (got < 0) {
+        fuse_reply_err(req, static_cast<int>(-got));
+        return;
+    }
+    write_span(req, fs, inode, {copy.get(), static_cast<size_t>(got)}, off);
+}
+
+void sp_flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
+    fuse_reply_err(req, 0);
+}
+
+void sp_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+    Filesystem& fs = fs_of(req);
+    std::unique_ptr<Handle> handle(&handle_of(fi));
+    if (!handle->released) release_handle(fs, *handle);
+    fuse_reply_err(req, 0);
+}
+
+void sp_fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
+    fuse_reply_err(req, 0);
+}
+
+void sp_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    InodePtr inode = fs_of(req).tree.find(ino);
+    if (!inode) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    if (!inode->is_dir()) {
+        fuse_reply_err(req, ENOTDIR);
+        return;
+    }
+    fi->cache_readdir = 0;
+    fuse_reply_open(req, fi);
+}
+
+void sp_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+    auto buffer = std::make_unique_for_overwrite<char[]>(size);
+    size_t used = 0;
+    int err = fs_of(req).tree.readdir(
+        ino, static_cast<uint64_t>(off),
+        [&](std::string_view name, Ino child, mode_t type, uint64_t next) {
+            struct stat st {};
+            st.st_ino = child;
+            st.st_mode = type;
+            std::string n(name);
+            size_t len = fuse_add_direntry(req, buffer.get() + used, size - used, n.c_str(), &st,
+                                           static_cast<off_t>(next));
+            if (len > size - used) return false;
+            used += len;
+            return true;
+        });
+    if (err)
+        fuse_reply_err(req, err);
+    else
+        fuse_reply_buf(req, buffer.get(), used);
+}
+
+void sp_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
+    fuse_reply_err(req, 0);
+}
+
+void sp_fsyncdir(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
+    fuse_reply_err(req, 0);
+}
+
+void sp_statfs(fuse_req_t req, fuse_ino_t) {
+    Filesystem& fs = fs_of(req);
+    struct statvfs st = fs.storage.statfs(fs.tree.inode_count(), fs.tree.max_inodes());
+    fuse_reply_statfs(req, &st);
+}
+
+void sp_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+                 int flags) {
+    Filesystem& fs = fs_of(req);
+    InodePtr inode = fs.tree.find(ino);
+    fuse_reply_err(req, inode ? set_xattr(fs, *inode, name, {value, size}, flags) : ENOENT);
+}
+
+void sp_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+    Filesystem& fs = fs_of(req);
+    InodePtr inode = fs.tree.find(ino);
+    std::string value;
+    int err = inode ? get_xattr(fs, *inode, name, value) : ENOENT;
+    if (err)
+        fuse_reply_err(req, err);
+    else if (size == 0)
+        fuse_reply_xattr(req, value.size());
+    else if (value.size() > size)
+        fuse_reply_err(req, ERANGE);
+    else
+        fuse_reply_buf(req, value.data(), value.size());
+}
+
+void sp_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+    InodePtr inode = fs_of(req).tree.find(ino);
+    if (!inode) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    std::string names = list_xattrs(*inode);
+    if (size == 0)
+        fuse_reply_xattr(req, names.size());
+    else if (names.size() > size)
+        fuse_reply_err(req, ERANGE);
+    else
+        fuse_reply_buf(req, names.data(), names.size());
+}
+
+void sp_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+    Filesystem& fs = fs_of(req);
+    InodePtr inode = fs.tree.find(ino);
+    fuse_reply_err(req, inode ? remove_xattr(fs, *inode, name) : ENOENT);
+}
+
+void sp_fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, off_t length,
+                  fuse_file_info* fi) {
+    Filesystem& fs = fs_of(req);
+    Inode& inode = *handle_of(fi).inode;
+    if (offset < 0 || length <= 0) {
+        fuse_reply_err(req, EINVAL);
+        return;
+    }
+    int err;
+    {
+        std::lock_guard lock(inode.mutex);
+        err = fs.storage.fallocate(inode, mode, offset, length);
+        if (!err) note_modification(inode);
+    }
+    fuse_reply_err(req, err);
+}
+
+void sp_lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi) {
+    Filesystem& fs = fs_of(req);
+    Inode& inode = *handle_of(fi).inode;
+    if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+        fuse_reply_err(req, EINVAL);
+        return;
+    }
+    if (off < 0) {
+        fuse_reply_err(req, ENXIO);
+        return;
+    }
+    uint64_t result = 0;
+    int err;
+    {
+        std::lock_guard lock(inode.mutex);
+        err = fs.storage.seek(inode, off, whence, result);
+    }
+    if (err)
+        fuse_reply_err(req, err);
+    else
+        fuse_reply_lseek(req, static_cast<off_t>(result));
+}
+
+void sp_copy_file_range(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info* fi_in, fuse_ino_t,
+                        off_t off_out, fuse_file_info* fi_out, size_t len, int) {
+    Filesystem& fs = fs_of(req);
+    size_t done = 0;
+    int err = copy_range(fs, *handle_of(fi_in).inode, off_in, *handle_of(fi_out).inode, off_out,
+                         len, done);
+    if (err)
+        fuse_reply_err(req, err);
+    else
+        fuse_reply_write(req, done);
+}
+
+fuse_lowlevel_ops make_operations() {
+    fuse_lowlevel_ops ops{};
+    ops.init = sp_init;
+    ops.lookup = sp_lookup;
+    ops.forget = sp_forget;
+    ops.forget_multi = sp_forget_multi;
+    ops.getattr = sp_getattr;
+    ops.setattr = sp_setattr;
+    ops.readlink = sp_readlink;
+    ops.mknod = sp_mknod;
+    ops.mkdir = sp_mkdir;
+    ops.symlink = sp_symlink;
+    ops.unlink = sp_unlink;
+    ops.rmdir = sp_rmdir;
+    ops.rename = sp_rename;
+    ops.link = sp_link;
+    ops.create = sp_create;
+    ops.open = sp_open;
+    ops.read = sp_read;
+    ops.write_buf = sp_write_buf;
+    ops.flush = sp_flush;
+    ops.release = sp_release;
+    ops.fsync = sp_fsync;
+    ops.opendir = sp_opendir;
+    ops.readdir = sp_readdir;
+    ops.releasedir = sp_releasedir;
+    ops.fsyncdir = sp_fsyncdir;
+    ops.statfs = sp_statfs;
+    ops.setxattr = sp_setxattr;
+    ops.getxattr = sp_getxattr;
+    ops.listxattr = sp_listxattr;
+    ops.removexattr = sp_removexattr;
+    ops.fallocate = sp_fallocate;
+    ops.lseek = sp_lseek;
+    ops.copy_file_range = sp_copy_file_range;
+    return ops;
+}
+
+}  // namespace
+
+const fuse_lowlevel_ops& operations() {
+    static const fuse_lowlevel_ops ops = make_operations();
+    return ops;
+}
+
+}  // namespace spoolfs

@@ -1,0 +1,118 @@
+#include "session.hpp"
+
+#include <fcntl.h>
+#include <linux/fuse.h>
+#include <signal.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <mutex>
+
+#include "attributes.hpp"
+#include "filesystem.hpp"
+#include "ops.hpp"
+
+namespace spoolfs {
+namespace {
+
+ssize_t receive(int fd, void* buf, size_t len, void* userdata) {
+    Filesystem& fs = *static_cast<Filesystem*>(userdata);
+    std::lock_guard lock(fs.receive_order);
+    ssize_t n = ::read(fd, buf, len);
+    if (n < static_cast<ssize_t>(sizeof(fuse_in_header))) return n;
+    auto* header = static_cast<fuse_in_header*>(buf);
+    if (header->opcode == FUSE_TMPFILE) {
+        header->opcode = FUSE_CREATE;  // same body; the name "/" marks it anonymous
+    } else if (header->opcode == FUSE_RELEASE &&
+               n >= static_cast<ssize_t>(sizeof(fuse_in_header) + sizeof(fuse_release_in))) {
+        auto* release = reinterpret_cast<fuse_release_in*>(header + 1);
+        release_handle(fs, *reinterpret_cast<Handle*>(release->fh));
+    }
+    return n;
+}
+
+ssize_t send(int fd, iovec* iov, int count, void*) {
+    return ::writev(fd, iov, count);
+}
+
+const fuse_custom_io custom_io = {
+    .writev = send,
+    .read = receive,
+    .splice_receive = nullptr,
+    .splice_send = nullptr,
+};
+
+const char* lifetime_in_words(Lifetime lifetime) {
+    return lifetime == Lifetime::close
+               ? "lifetime=close: files vanish when their last handle closes"
+               : "lifetime=mount: files live until unlinked or unmounted";
+}
+
+struct SessionDeleter {
+    void operator()(fuse_session* se) const { fuse_session_destroy(se); }
+};
+struct LoopConfigDeleter {
+    void operator()(fuse_loop_config* config) const { fuse_loop_cfg_destroy(config); }
+};
+
+// The notifier thread must not take the signals meant for the main thread's loop.
+void start_notifier(Filesystem& fs, fuse_session* se) {
+    sigset_t blocked, old;
+    sigemptyset(&blocked);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) sigaddset(&blocked, sig);
+    pthread_sigmask(SIG_BLOCK, &blocked, &old);
+    fs.notifier.start(se);
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+}  // namespace
+
+int serve(Options& options) {
+    tempfile::FileDescriptor spill_dir(
+        ::open(options.spill_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!spill_dir) {
+        std::fprintf(stderr, "spoolfs: spill_dir=%s: %s\n", options.spill_dir.c_str(),
+                     std::strerror(errno));
+        return 1;
+    }
+    Filesystem fs(options, std::move(spill_dir));
+
+    fuse_opt_add_arg(&options.fuse.args, "-odefault_permissions");
+    std::unique_ptr<fuse_session, SessionDeleter> se(
+        fuse_session_new(&options.fuse.args, &operations(), sizeof(fuse_lowlevel_ops), &fs));
+    if (!se) return 1;
+    if (fuse_set_signal_handlers(se.get()) != 0) return 1;
+    if (fuse_session_mount(se.get(), options.mountpoint.c_str()) != 0) {
+        fuse_remove_signal_handlers(se.get());
+        return 1;
+    }
+    fuse_session_custom_io(se.get(), &custom_io, fuse_session_fd(se.get()));
+    std::fprintf(stderr, "spoolfs: mounted on %s (%s)\n", options.mountpoint.c_str(),
+                 lifetime_in_words(options.lifetime));
+    std::fflush(stderr);
+
+    fuse_daemonize(options.foreground ? 1 : 0);
+    start_notifier(fs, se.get());
+
+    int status;
+    if (options.single_thread) {
+        status = fuse_session_loop(se.get());
+    } else {
+        std::unique_ptr<fuse_loop_config, LoopConfigDeleter> config(fuse_loop_cfg_create());
+        if (options.max_threads) fuse_loop_cfg_set_max_threads(config.get(), *options.max_threads);
+        if (options.max_idle_threads)
+            fuse_loop_cfg_set_idle_threads(config.get(), *options.max_idle_threads);
+        fuse_loop_cfg_set_clone_fd(config.get(), options.clone_fd ? 1 : 0);
+        status = fuse_session_loop_mt(se.get(), config.get());
+    }
+    fs.notifier.stop();
+    fuse_session_unmount(se.get());
+    fuse_remove_signal_handlers(se.get());
+    return status < 0 ? 1 : 0;
+}
+
+}  // namespace spoolfs

@@ -1,0 +1,376 @@
+#include "tree.hpp"
+
+#include <linux/fs.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <mutex>
+
+#include "clock.hpp"
+
+namespace spoolfs {
+namespace {
+
+int check_name(std::string_view name) {
+    if (name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos)
+        return EINVAL;
+    if (name.size() > name_max) return ENAMETOOLONG;
+    return 0;
+}
+
+void touch_dir(Inode& dir, const timespec& t) {
+    std::lock_guard lock(dir.mutex);
+    dir.mtime = dir.ctime = t;
+}
+
+void touch_ctime(Inode& inode, const timespec& t) {
+    std::lock_guard lock(inode.mutex);
+    inode.ctime = t;
+}
+
+void erase_name(Inode& inode, Ino parent, std::string_view name) {
+    auto it = std::find_if(inode.names.begin(), inode.names.end(),
+                           [&](const auto& n) { return n.first == parent && n.second == name; });
+    if (it != inode.names.end()) inode.names.erase(it);
+}
+
+}  // namespace
+
+Tree::Tree(Config config) : config_(std::move(config)) {
+    auto root = std::make_shared<Inode>(FUSE_ROOT_ID, S_IFDIR | (config_.root_mode & 07777));
+    root->uid = config_.uid;
+    root->gid = config_.gid;
+    root->nlink = 2;
+    root->lifetime = config_.lifetime;
+    root->dir.parent = FUSE_ROOT_ID;
+    root->atime = root->mtime = root->ctime = now();
+    inodes_.emplace(FUSE_ROOT_ID, std::move(root));
+}
+
+InodePtr Tree::find(Ino ino) const {
+    std::shared_lock lock(mutex_);
+    auto it = inodes_.find(ino);
+    return it == inodes_.end() ? nullptr : it->second;
+}
+
+Inode* Tree::find_locked(Ino ino) const {
+    auto it = inodes_.find(ino);
+    return it == inodes_.end() ? nullptr : it->second.get();
+}
+
+Inode* Tree::dir_locked(Ino ino, int& err) const {
+    Inode* dir = find_locked(ino);
+    err = !dir ? ENOENT : !dir->is_dir() ? ENOTDIR : dir->nlink == 0 ? ENOENT : 0;
+    return err ? nullptr : dir;
+}
+
+int Tree::lookup(Ino parent, std::string_view name, InodePtr& out) {
+    if (name.size() > name_max) return ENAMETOOLONG;
+    std::shared_lock lock(mutex_);
+    int err;
+    Inode* dir = dir_locked(parent, err);
+    if (!dir) return err;
+    Ino ino;
+    if (name == ".") {
+        ino = parent;
+    } else if (name == "..") {
+        ino = dir->dir.parent;
+    } else {
+        auto it = dir->dir.by_name.find(name);
+        if (it == dir->dir.by_name.end()) return ENOENT;
+        ino = it->second.ino;
+    }
+    out = inodes_.at(ino);
+    out->lookups.fetch_add(1, std::memory_order_relaxed);
+    return 0;
+}
+
+void Tree::forget(Ino ino, std::uint64_t n) {
+    std::unique_lock lock(mutex_);
+    Inode* inode = find_locked(ino);
+    if (!inode) return;
+    std::uint64_t held = inode->lookups.load(std::memory_order_relaxed);
+    inode->lookups.store(held > n ? held - n : 0, std::memory_order_relaxed);
+    maybe_free(*inode);
+}
+
+InodePtr Tree::new_inode(mode_t mode) {
+    auto inode = std::make_shared<Inode>(next_ino_++, mode);
+    inode->atime = inode->mtime = inode->ctime = now();
+    inodes_.emplace(inode->ino, inode);
+    return inode;
+}
+
+void Tree::add_entry(Inode& dir, std::string_view name, Inode& child) {
+    std::uint64_t cookie = dir.dir.next_cookie++;
+    auto [it, inserted] =
+        dir.dir.by_name.emplace(std::string(name), Directory::Child{child.ino, cookie});
+    dir.dir.by_cookie.emplace(cookie, it->first);
+    if (child.is_dir()) {
+        child.dir.parent = dir.ino;
+        ++dir.nlink;  // the child's ".."
+    } else {
+        child.names.emplace_back(dir.ino, std::string(name));
+        ++child.nlink;
+    }
+}
+
+void Tree::remove_entry(Inode& dir, std::string_view name, Inode& child) {
+    auto it = dir.dir.by_name.find(name);
+    dir.dir.by_cookie.erase(it->second.cookie);
+    dir.dir.by_name.erase(it);
+    if (child.is_dir()) {
+        --dir.nlink;
+    } else {
+        erase_name(child, dir.ino, name);
+        --child.nlink;
+    }
+}
+
+void Tree::maybe_free(Inode& inode) {
+    if (inode.ino == FUSE_ROOT_ID || inode.nlink > 0 || inode.opens > 0 ||
+        inode.lookups.load(std::memory_order_relaxed) > 0)
+        return;
+    if (config_.on_free) config_.on_free(inode);
+    inodes_.erase(inode.ino);
+}
+
+int Tree::create(Ino parent, std::string_view name, mode_t mode, dev_t rdev, const Caller& caller,
+                 std::string_view target, InodePtr& out) {
+    bool anonymous = name == anonymous_name;
+    if (anonymous && !S_ISREG(mode)) return EINVAL;
+    if (!anonymous) {
+        if (int err = check_name(name)) return err;
+    }
+    std::unique_lock lock(mutex_);
+    int err;
+    Inode* dir = dir_locked(parent, err);
+    if (!dir) return err;
+    if (!anonymous && dir->dir.by_name.count(name)) return EEXIST;
+    if (config_.max_inodes && inodes_.size() >= *config_.max_inodes) return ENOSPC;
+
+    mode_t dir_mode;
+    gid_t dir_gid;
+    {
+        std::lock_guard dir_lock(dir->mutex);
+        dir_mode = dir->mode;
+        dir_gid = dir->gid;
+    }
+    auto inode = new_inode(mode);
+    inode->uid = caller.uid;
+    inode->gid = caller.gid;
+    if (dir_mode & S_ISGID) {
+        inode->gid = dir_gid;
+        if (S_ISDIR(mode)) inode->mode |= S_ISGID;
+    }
+    inode->rdev = rdev;
+    inode->symlink_target = target;
+    inode->lifetime = dir->lifetime;
+    if (inode->is_dir()) inode->nlink = 2;  // its entry in the parent, and its "."
+    inode->lookups = 1;
+    if (!anonymous) {
+        add_entry(*dir, name, *inode);
+        touch_dir(*dir, inode->ctime);
+    }
+    out = std::move(inode);
+    return 0;
+}
+
+int Tree::link(Ino ino, Ino new_parent, std::string_view new_name, InodePtr& out) {
+    if (int err = check_name(new_name)) return err;
+    std::unique_lock lock(mutex_);
+    int err;
+    Inode* dir = dir_locked(new_parent, err);
+    if (!dir) return err;
+    auto it = inodes_.find(ino);
+    if (it == inodes_.end()) return ENOENT;
+    Inode& inode = *it->second;
+    if (inode.is_dir()) return EPERM;
+    if (dir->dir.by_name.count(new_name)) return EEXIST;
+    add_entry(*dir, new_name, inode);
+    timespec t = now();
+    touch_dir(*dir, t);
+    touch_ctime(inode, t);
+    inode.lookups.fetch_add(1, std::memory_order_relaxed);
+    out = it->second;
+    return 0;
+}
+
+int Tree::unlink(Ino parent, std::string_view name) {
+    std::unique_lock lock(mutex_);
+    int err;
+    Inode* dir = dir_locked(parent, err);
+    if (!dir) return err;
+    auto it = dir->dir.by_name.find(name);
+    if (it == dir->dir.by_name.end()) return ENOENT;
+    Inode& child = *inodes_.at(it->second.ino);
+    if (child.is_dir()) return EISDIR;
+    remove_entry(*dir, name, child);
+    timespec t = now();
+    touch_dir(*dir, t);
+    touch_ctime(child, t);
+    maybe_free(child);
+    return 0;
+}
+
+int Tree::rmdir(Ino parent, std::string_view name) {
+    if (name == ".") return EINVAL;
+    if (name == "..") return ENOTEMPTY;
+    std::unique_lock lock(mutex_);
+    int err;
+    Inode* dir = dir_locked(parent, err);
+    if (!dir) return err;
+    auto it = dir->dir.by_name.find(name);
+    if (it == dir->dir.by_name.end()) return ENOENT;
+    Inode& child = *inodes_.at(it->second.ino);
+    if (!child.is_dir()) return ENOTDIR;
+    if (!child.dir.by_name.empty()) return ENOTEMPTY;
+    remove_entry(*dir, name, child);
+    child.nlink = 0;
+    timespec t = now();
+    touch_dir(*dir, t);
+    touch_ctime(child, t);
+    maybe_free(child);
+    return 0;
+}
+
+bool Tree::is_ancestor(Ino ancestor, Ino ino) const {
+    while (true) {
+        if (ino == ancestor) return true;
+        if (ino == FUSE_ROOT_ID) return false;
+        Inode* inode = find_locked(ino);
+        if (!inode) return false;
+        ino = inode->dir.parent;
+    }
+}
+
+int Tree::rename(Ino parent, std::string_view name, Ino new_parent, std::string_view new_name,
+                 unsigned flags) {
+    if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) return EINVAL;
+    if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE)) return EINVAL;
+    if (int err = check_name(new_name)) return err;
+    std::unique_lock lock(mutex_);
+    int err;
+    Inode* from_dir = dir_locked(parent, err);
+    if (!from_dir) return err;
+    Inode* to_dir = dir_locked(new_parent, err);
+    if (!to_dir) return err;
+
+    auto from_it = from_dir->dir.by_name.find(name);
+    if (from_it == from_dir->dir.by_name.end()) return ENOENT;
+    Inode& source = *inodes_.at(from_it->second.ino);
+    auto to_it = to_dir->dir.by_name.find(new_name);
+    Inode* target =
+        to_it == to_dir->dir.by_name.end() ? nullptr : inodes_.at(to_it->second.ino).get();
+
+    if (flags & RENAME_EXCHANGE) {
+        if (!target) return ENOENT;
+    } else if (target && (flags & RENAME_NOREPLACE)) {
+        return EEXIST;
+    }
+    // A directory may not move below itself (nor, in an exchange, the target below it).
+    if (source.is_dir() && is_ancestor(source.ino, to_dir->ino)) return EINVAL;
+    if ((flags & RENAME_EXCHANGE) && target->is_dir() && is_ancestor(target->ino, from_dir->ino))
+        return EINVAL;
+    if (target == &source) return 0;  // same inode: POSIX says do nothing
+
+    timespec t = now();
+    if (flags & RENAME_EXCHANGE) {
+        remove_entry(*from_dir, name, source);
+        remove_entry(*to_dir, new_name, *target);
+        add_entry(*to_dir, new_name, source);
+        add_entry(*from_dir, name, *target);
+        touch_ctime(*target, t);
+    } else {
+        if (target) {
+            if (source.is_dir() && !target->is_dir()) return ENOTDIR;
+            if (!source.is_dir() && target->is_dir()) return EISDIR;
+            if (target->is_dir() && !target->dir.by_name.empty()) return ENOTEMPTY;
+            remove_entry(*to_dir, new_name, *target);
+            if (target->is_dir()) target->nlink = 0;
+            touch_ctime(*target, t);
+        }
+        remove_entry(*from_dir, name, source);
+        add_entry(*to_dir, new_name, source);
+        if (target) maybe_free(*target);
+    }
+    touch_ctime(source, t);
+    touch_dir(*from_dir, t);
+    if (to_dir != from_dir) touch_dir(*to_dir, t);
+    return 0;
+}
+
+void Tree::open(Inode& inode) {
+    std::unique_lock lock(mutex_);
+    ++inode.opens;
+}
+
+std::vector<Removal> Tree::release(Inode& inode) {
+    std::vector<Removal> removed;
+    std::unique_lock lock(mutex_);
+    if (inode.opens > 0) --inode.opens;
+    if (inode.opens == 0 && inode.is_reg() && inode.lifetime == Lifetime::close) {
+        timespec t = now();
+        while (!inode.names.empty()) {
+            auto [parent, name] = inode.names.back();
+            Inode& dir = *inodes_.at(parent);
+            remove_entry(dir, name, inode);
+            touch_dir(dir, t);
+            removed.push_back({parent, inode.ino, std::move(name)});
+        }
+        if (!removed.empty()) touch_ctime(inode, t);
+    }
+    maybe_free(inode);
+    return removed;
+}
+
+Lifetime Tree::lifetime(const Inode& inode) const {
+    std::shared_lock lock(mutex_);
+    return inode.lifetime;
+}
+
+int Tree::set_lifetime(Inode& inode, Lifetime lifetime) {
+    if (!inode.is_reg() && !inode.is_dir()) return EINVAL;
+    std::unique_lock lock(mutex_);
+    inode.lifetime = lifetime;
+    return 0;
+}
+
+int Tree::readdir(Ino ino, std::uint64_t cookie, const DirentFn& fn) const {
+    std::shared_lock lock(mutex_);
+    Inode* dir = find_locked(ino);
+    if (!dir) return ENOENT;
+    if (!dir->is_dir()) return ENOTDIR;
+    if (cookie == 0 && !fn(".", dir->ino, S_IFDIR, 1)) return 0;
+    if (cookie <= 1 && !fn("..", dir->dir.parent, S_IFDIR, 2)) return 0;
+    for (auto it = dir->dir.by_cookie.upper_bound(std::max<std::uint64_t>(cookie, 2));
+         it != dir->dir.by_cookie.end(); ++it) {
+        const auto& child = dir->dir.by_name.find(it->second)->second;
+        if (!fn(it->second, child.ino, inodes_.at(child.ino)->type, it->first)) break;
+    }
+    return 0;
+}
+
+std::uint64_t Tree::inode_count() const {
+    std::shared_lock lock(mutex_);
+    return inodes_.size();
+}
+
+std::size_t Tree::entry_count(const Inode& dir) const {
+    std::shared_lock lock(mutex_);
+    return dir.dir.by_name.size();
+}
+
+Tree::Census Tree::census() const {
+    std::shared_lock lock(mutex_);
+    Census census;
+    for (const auto& [ino, inode] : inodes_) {
+        if (!inode->is_reg()) continue;
+        if (inode->nlink > 0) (inode->lifetime == Lifetime::close ? census.close : census.mount)++;
+        std::lock_guard inode_lock(inode->mutex);
+        (inode->data.rolled() ? census.spilled : census.in_ram)++;
+    }
+    return census;
+}
+
+}  // namespace spoolfs

@@ -1,0 +1,131 @@
+// Tree: the namespace of a mount. Inodes, directory entries, link counts, the kernel's
+// lookup counts, open counts, lifetimes and the inode limit.
+//
+// Pure logic: no FUSE request, no I/O. Every operation returns 0 or an errno value.
+// Thread-safe: one namespace lock (a shared_mutex) serialises changes to the namespace;
+// an inode's attributes are then updated under its own mutex (see inode.hpp).
+//
+// An inode lives while it has a name (nlink > 0), the kernel holds a lookup on it, or a
+// handle is open; the last of those to go frees it (FORGET is where most inodes die).
+// Under lifetime close, releasing the last handle of a regular file removes all of its
+// names first: release() returns them so the caller can tell the kernel.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "inode.hpp"
+
+namespace spoolfs {
+
+using InodePtr = std::shared_ptr<Inode>;
+
+// Who asks: new entries belong to the caller (or the directory's group when setgid).
+struct Caller {
+    uid_t uid = 0;
+    gid_t gid = 0;
+};
+
+// A name the server removed by itself, which the kernel may still have cached.
+struct Removal {
+    Ino parent;
+    Ino child;
+    std::string name;
+};
+
+// The name the kernel gives a file created by open(O_TMPFILE): no real name can be "/".
+inline constexpr std::string_view anonymous_name = "/";
+
+inline constexpr std::size_t name_max = 255;
+
+class Tree {
+  public:
+    struct Config {
+        mode_t root_mode = 01777;
+        uid_t uid = 0;
+        gid_t gid = 0;
+        Lifetime lifetime = Lifetime::close;
+        std::optional<std::uint64_t> max_inodes;  // nullopt: no limit
+        std::function<void(Inode&)> on_free;      // called as an inode is dropped
+    };
+
+    explicit Tree(Config config);
+
+    // nullptr if no such inode.
+    InodePtr find(Ino ino) const;
+
+    // Resolves `name` in `parent` and counts a lookup on the result.
+    int lookup(Ino parent, std::string_view name, InodePtr& out);
+
+    // The kernel dropped `n` lookups.
+    void forget(Ino ino, std::uint64_t n);
+
+    // Creates a file of any type in `parent` (mode carries the type; `target` is a
+    // symlink's) and counts a lookup on it. The name anonymous_name creates a regular
+    // file with no name at all (O_TMPFILE).
+    int create(Ino parent, std::string_view name, mode_t mode, dev_t rdev, const Caller& caller,
+               std::string_view target, InodePtr& out);
+
+    // A new name for `ino`; counts a lookup on it.
+    int link(Ino ino, Ino new_parent, std::string_view new_name, InodePtr& out);
+
+    int unlink(Ino parent, std::string_view name);
+    int rmdir(Ino parent, std::string_view name);
+
+    // renameat2(2): flags 0, RENAME_NOREPLACE or RENAME_EXCHANGE.
+    int rename(Ino parent, std::string_view name, Ino new_parent, std::string_view new_name,
+               unsigned flags);
+
+    // Open handles. release() returns the names removed by a lifetime-close file's last
+    // release, for the kernel's dentry cache.
+    void open(Inode& inode);
+    std::vector<Removal> release(Inode& inode);
+
+    // The lifetime in force for a regular file, or inherited by a directory's new entries.
+    Lifetime lifetime(const Inode& inode) const;
+    // EINVAL for inodes that have no lifetime (symlinks, special files).
+    int set_lifetime(Inode& inode, Lifetime lifetime);
+
+    // Calls `fn(name, ino, type, next_cookie)` for the entries of a directory after
+    // `cookie` (0 starts with "." and ".."), in cookie order, until fn returns false.
+    using DirentFn = std::function<bool(std::string_view, Ino, mode_t, std::uint64_t)>;
+    int readdir(Ino dir, std::uint64_t cookie, const DirentFn& fn) const;
+
+    std::uint64_t inode_count() const;
+    std::size_t entry_count(const Inode& dir) const;
+    std::optional<std::uint64_t> max_inodes() const { return config_.max_inodes; }
+
+    // Regular files: those with a name under each lifetime, and all by where their data is.
+    struct Census {
+        std::uint64_t close = 0;
+        std::uint64_t mount = 0;
+        std::uint64_t in_ram = 0;
+        std::uint64_t spilled = 0;
+    };
+    Census census() const;
+
+  private:
+    Inode* find_locked(Ino ino) const;
+    Inode* dir_locked(Ino ino, int& err) const;
+    InodePtr new_inode(mode_t mode);
+    void add_entry(Inode& dir, std::string_view name, Inode& child);
+    void remove_entry(Inode& dir, std::string_view name, Inode& child);
+    void maybe_free(Inode& inode);
+    bool is_ancestor(Ino ancestor, Ino ino) const;
+
+    Config config_;
+    mutable std::shared_mutex mutex_;
+    std::unordered_map<Ino, InodePtr> inodes_;
+    Ino next_ino_ = FUSE_ROOT_ID + 1;
+};
+
+}  // namespace spoolfs
