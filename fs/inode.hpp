@@ -65,8 +65,15 @@ struct Inode {
     timespec atime{}, mtime{}, ctime{};
     std::string symlink_target;
     std::map<std::string, std::string, std::less<>> xattrs;
-    tempfile::Spool data;       // regular files only
-    std::uint64_t charged = 0;  // bytes of `data` counted in the Storage's usage
+    tempfile::Spool data;  // regular files only
+    // What the Storage counts for `data`: all of it (size=) and the part in RAM (ram=).
+    std::uint64_t charged = 0;
+    std::uint64_t charged_ram = 0;
+    bool in_ram_set = false;  // listed among the Storage's rollover candidates
+
+    // --- Atomics, read without the mutex by the Storage to choose what rolls over.
+    std::atomic<std::uint64_t> resident = 0;  // = charged_ram
+    std::atomic<std::int64_t> last_use = 0;   // steady clock, nanoseconds
 
     bool is_dir() const { return S_ISDIR(type); }
     bool is_reg() const { return S_ISREG(type); }

@@ -5,10 +5,15 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <functional>
 #include <new>
 #include <system_error>
+#include <vector>
 
 namespace spoolfs {
 namespace {
@@ -27,6 +32,12 @@ int guarded(F&& f) {
 }
 
 constexpr std::uint64_t max_file_size = static_cast<std::uint64_t>(INT64_MAX);
+
+std::int64_t steady_now() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
 
 }  // namespace
 
@@ -52,16 +63,115 @@ void Storage::unreserve(std::uint64_t bytes) {
     used_.fetch_sub(bytes, std::memory_order_relaxed);
 }
 
-// Brings the usage counters in line with what the file now really holds.
+bool Storage::reserve_ram(std::uint64_t bytes) {
+    std::uint64_t ram = ram_.load(std::memory_order_relaxed);
+    do {
+        if (ram + bytes > config_.ram_budget) return false;
+    } while (!ram_.compare_exchange_weak(ram, ram + bytes, std::memory_order_relaxed));
+    return true;
+}
+
+// Freed heap memory stays in glibc's arenas unless trimmed: give it back to the kernel
+// every 64 MiB freed, so that the daemon's RSS follows what files hold.
+void Storage::given_back(std::uint64_t bytes) {
+    constexpr std::uint64_t trim_every = 64 << 20;
+    if (freed_since_trim_.fetch_add(bytes, std::memory_order_relaxed) + bytes < trim_every) return;
+    freed_since_trim_.store(0, std::memory_order_relaxed);
+    malloc_trim(0);
+}
+
+// Brings the usage counters and the candidate set in line with what the file holds.
 void Storage::settle(Inode& inode) {
-    std::uint64_t now = footprint(inode.data);
-    used_.fetch_add(now - inode.charged, std::memory_order_relaxed);  // wraps to a subtraction
-    if (!inode.data.rolled()) ram_.fetch_add(now - inode.charged, std::memory_order_relaxed);
-    inode.charged = now;
+    std::uint64_t total = footprint(inode.data);
+    std::uint64_t ram = inode.data.ram_bytes();
+    // Unsigned differences wrap to subtractions.
+    used_.fetch_add(total - inode.charged, std::memory_order_relaxed);
+    ram_.fetch_add(ram - inode.charged_ram, std::memory_order_relaxed);
+    if (ram < inode.charged_ram) given_back(inode.charged_ram - ram);
+    inode.charged = total;
+    inode.charged_ram = ram;
+    inode.resident.store(ram, std::memory_order_relaxed);
+    bool listed = ram > 0;
+    if (listed != inode.in_ram_set) {
+        std::lock_guard lock(candidates_mutex_);
+        if (listed)
+            candidates_.insert(&inode);
+        else
+            candidates_.erase(&inode);
+        inode.in_ram_set = listed;
+    }
+}
+
+Inode* Storage::lock_victim(Inode& self, std::unique_lock<std::mutex>& lock) {
+    std::int64_t now = steady_now();
+    auto score = [now](const Inode& inode) {
+        double age = static_cast<double>(now - inode.last_use.load(std::memory_order_relaxed));
+        return static_cast<double>(inode.resident.load(std::memory_order_relaxed)) *
+               (std::max(age, 0.0) + 1e6);
+    };
+    constexpr std::size_t tries = 8;
+    std::vector<std::pair<double, Inode*>> best;
+    best.reserve(tries + 1);
+    std::lock_guard candidates(candidates_mutex_);
+    for (Inode* inode : candidates_) {
+        best.emplace_back(score(*inode), inode);
+        std::push_heap(best.begin(), best.end(), std::greater<>());
+        if (best.size() > tries) {
+            std::pop_heap(best.begin(), best.end(), std::greater<>());
+            best.pop_back();
+        }
+    }
+    std::sort(best.begin(), best.end(), std::greater<>());
+    for (auto [s, inode] : best) {
+        if (inode == &self) return &self;  // its mutex is the caller's
+        std::unique_lock victim(inode->mutex, std::try_to_lock);
+        if (victim) {
+            lock = std::move(victim);
+            return inode;
+        }
+    }
+    return nullptr;
+}
+
+int Storage::make_room(Inode& self, std::uint64_t bytes, bool& reserved) {
+    while (!reserve_ram(bytes)) {
+        std::unique_lock<std::mutex> victim_lock;
+        Inode* victim = lock_victim(self, victim_lock);
+        if (!victim) victim = &self;  // everything else is busy: this file goes to disk
+        if (int err = rollover(*victim)) return err;
+        if (victim == &self) return 0;  // on disk now: it needs no RAM
+    }
+    reserved = true;
+    return 0;
+}
+
+template <typename Op>
+int Storage::allocating(Inode& inode, std::uint64_t worst, Op&& op) {
+    bool reserved = false;
+    if (!inode.data.rolled()) {
+        if (int err = make_room(inode, worst, reserved)) return err;
+    }
+    int err = guarded(op);
+    if (reserved) ram_.fetch_sub(worst, std::memory_order_relaxed);
+    settle(inode);
+    // Python's max_size: a file that outgrew spool= goes to disk. Should the spill
+    // filesystem refuse, it stays in RAM, where its data is safe.
+    if (!err && config_.spool_threshold && !inode.data.rolled() &&
+        inode.data.size() > config_.spool_threshold)
+        rollover(inode);
+    return err;
+}
+
+int Storage::rollover(Inode& inode) {
+    if (inode.data.rolled()) return 0;
+    int err = guarded([&] { inode.data.rollover(config_.spill_dir.get()); });
+    settle(inode);
+    return err;
 }
 
 int Storage::read(Inode& inode, std::span<std::byte> buf, std::uint64_t offset, std::size_t& done) {
     done = 0;
+    inode.last_use.store(steady_now(), std::memory_order_relaxed);
     return guarded([&] { done = inode.data.pread(buf, offset); });
 }
 
@@ -69,17 +179,18 @@ int Storage::write(Inode& inode, std::span<const std::byte> data, std::uint64_t 
                    std::size_t& done) {
     done = 0;
     if (offset > max_file_size || data.size() > max_file_size - offset) return EFBIG;
+    inode.last_use.store(steady_now(), std::memory_order_relaxed);
     // Fast path: room for the worst case (every byte newly allocated, plus the chunk
     // rounding of both ends).
     std::uint64_t worst = data.size() + 2 * tempfile::Spool::chunk_size;
     if (reserve(worst)) {
-        int err = guarded([&] { done = inode.data.pwrite(data, offset); });
+        int err = allocating(inode, worst, [&] { done = inode.data.pwrite(data, offset); });
         unreserve(worst);
-        settle(inode);
         return err;
     }
-    // Near the limit: go chunk by chunk and stop where nothing more fits, as tmpfs
-    // stops at the page that does not fit. Overwriting data already held costs nothing.
+    // Near the size= limit: go chunk by chunk and stop where nothing more fits, as
+    // tmpfs stops at the page that does not fit. Overwriting data already held costs
+    // nothing.
     constexpr std::uint64_t step = tempfile::Spool::chunk_size;
     while (done < data.size()) {
         std::uint64_t at = offset + done;
@@ -88,9 +199,8 @@ int Storage::write(Inode& inode, std::span<const std::byte> data, std::uint64_t 
                          inode.data.seek_hole(at).value_or(at) >= at + n;
         std::uint64_t need = overwrite ? 0 : step;
         if (!reserve(need)) break;
-        int err = guarded([&] { inode.data.pwrite(data.subspan(done, n), at); });
+        int err = allocating(inode, step, [&] { inode.data.pwrite(data.subspan(done, n), at); });
         unreserve(need);
-        settle(inode);
         if (err) return done ? 0 : err;
         done += n;
     }
@@ -119,8 +229,9 @@ int Storage::fallocate(Inode& inode, int mode, std::uint64_t offset, std::uint64
         if (mode & ~FALLOC_FL_KEEP_SIZE) return EOPNOTSUPP;
         std::uint64_t worst = length + 2 * tempfile::Spool::chunk_size;
         if (!reserve(worst)) return ENOSPC;
-        err = guarded([&] { inode.data.allocate(offset, length, keep_size); });
+        err = allocating(inode, worst, [&] { inode.data.allocate(offset, length, keep_size); });
         unreserve(worst);
+        return err;
     }
     settle(inode);
     return err;
@@ -150,7 +261,7 @@ Storage::Usage Storage::usage() const {
 struct statvfs Storage::statfs(std::uint64_t inodes_used,
                                std::optional<std::uint64_t> max_inodes) const {
     struct statvfs st {};
-    const std::uint64_t bs = block_size();
+    constexpr std::uint64_t bs = 4096;
     std::uint64_t used = used_.load(std::memory_order_relaxed);
     std::uint64_t capacity;
     if (config_.size_limit) {

@@ -1,9 +1,20 @@
-// Storage: the data of regular files, and the accounting that `size=` limits.
+// Storage: the data of regular files, the RAM budget, rollover to disk, and the
+// accounting that `size=` limits.
 //
-// Each regular file's data is a tempfile::Spool (core's engine) held in its Inode. Every
-// method here is called with that inode's mutex held and returns 0 or an errno value.
-// The usage counters are atomics, so files are written in parallel; a write first
-// reserves what it may allocate, so concurrent writers cannot overshoot `size=`.
+// Each regular file's data is a tempfile::Spool (core's engine) held in its Inode. It
+// starts in RAM; the bytes all files hold in RAM never exceed `ram=`. Before a write or
+// an allocation would pass it, other files roll over to anonymous files in the spill
+// directory until it fits. Victims are chosen cold and large first, by the score
+// RAM bytes x time since last use: one large cold file frees much RAM with one copy and
+// is unlikely to be wanted back soon, while small hot files stay in RAM. A file that
+// rolled over stays on disk (the engine never brings data back), so no file rolls twice.
+// A file that grows past `spool=` rolls over by itself.
+//
+// Locking: every method is called with the inode's mutex held and returns 0 or an errno
+// value. Usage counters are atomics; a write first reserves the most it may allocate, so
+// concurrent writers cannot overshoot `size=` or `ram=`. The candidate set has its own
+// mutex, taken after an inode's and never held while waiting for one: victims are only
+// try_locked, so two writers evicting each other cannot deadlock.
 #pragma once
 
 #include <sys/statvfs.h>
@@ -11,8 +22,10 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <span>
+#include <unordered_set>
 
 #include "inode.hpp"
 #include "tempfile/fd.hpp"
@@ -46,7 +59,10 @@ class Storage {
     // lseek(2) with SEEK_DATA or SEEK_HOLE.
     int seek(Inode& inode, std::uint64_t offset, int whence, std::uint64_t& result);
 
-    // The file is gone: its usage is given back and its data freed.
+    // Moves the file's data to disk now (no-op if it is there already).
+    int rollover(Inode& inode);
+
+    // The file is gone: its usage is given back and its data freed. Takes the mutex.
     void drop(Inode& inode);
 
     struct Usage {
@@ -58,17 +74,28 @@ class Storage {
     // statfs(2) for the mount: capacity from size= (or RAM budget + spill filesystem).
     struct statvfs statfs(std::uint64_t inodes_used, std::optional<std::uint64_t> max_inodes) const;
 
-    std::uint64_t block_size() const { return 4096; }
-
   private:
     static std::uint64_t footprint(const tempfile::Spool& spool);
     void settle(Inode& inode);
     bool reserve(std::uint64_t bytes);
     void unreserve(std::uint64_t bytes);
+    bool reserve_ram(std::uint64_t bytes);
+    // Makes `bytes` of RAM available to `self` (whose mutex the caller holds), rolling
+    // other files (or `self`) over. false: nothing left to roll over.
+    int make_room(Inode& self, std::uint64_t bytes, bool& reserved);
+    Inode* lock_victim(Inode& self, std::unique_lock<std::mutex>& lock);
+    // Runs `op`, which allocates at most `worst` bytes, within both limits.
+    template <typename Op>
+    int allocating(Inode& inode, std::uint64_t worst, Op&& op);
+    void given_back(std::uint64_t bytes);
 
     Config config_;
     std::atomic<std::uint64_t> used_ = 0;  // charged + reserved
-    std::atomic<std::uint64_t> ram_ = 0;
+    std::atomic<std::uint64_t> ram_ = 0;   // charged in RAM + reserved
+    std::atomic<std::uint64_t> freed_since_trim_ = 0;
+
+    std::mutex candidates_mutex_;
+    std::unordered_set<Inode*> candidates_;  // files with data in RAM
 };
 
 }  // namespace spoolfs
