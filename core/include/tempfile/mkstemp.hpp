@@ -28,9 +28,9 @@ namespace tempfile {
 
 // Python's suffix=, prefix=, dir= (in that order, for designated initializers).
 struct NameOptions {
-    std::string suffix;
+    std::string suffix{};
     std::string prefix{gettempprefix()};
-    std::filesystem::path dir;  // empty: gettempdir()
+    std::filesystem::path dir{};  // empty: gettempdir()
 };
 
 struct MkstempResult {

@@ -31,10 +31,10 @@
 namespace tempfile {
 
 struct NamedTemporaryFileOptions {
-    std::string suffix;
+    std::string suffix{};
     std::string prefix{gettempprefix()};
-    std::filesystem::path dir;  // empty: gettempdir()
-    bool delete_ = true;        // Python's `delete` (a keyword in C++)
+    std::filesystem::path dir{};  // empty: gettempdir()
+    bool delete_ = true;          // Python's `delete` (a keyword in C++)
     bool delete_on_close = true;
 };
 

@@ -41,9 +41,9 @@ namespace tempfile {
 struct SpooledTemporaryFileOptions {
     std::size_t max_size = 0;  // 0: stay in RAM until rollover() or fileno()
     // For the TemporaryFile made at rollover (a name exists only in the fallback).
-    std::string suffix;
+    std::string suffix{};
     std::string prefix{gettempprefix()};
-    std::filesystem::path dir;  // empty: gettempdir() at rollover time
+    std::filesystem::path dir{};  // empty: gettempdir() at rollover time
 };
 
 class SpooledTemporaryFile {

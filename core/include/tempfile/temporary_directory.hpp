@@ -30,9 +30,9 @@
 namespace tempfile {
 
 struct TemporaryDirectoryOptions {
-    std::string suffix;
+    std::string suffix{};
     std::string prefix{gettempprefix()};
-    std::filesystem::path dir;  // empty: gettempdir()
+    std::filesystem::path dir{};  // empty: gettempdir()
     bool ignore_cleanup_errors = false;
     bool delete_ = true;  // Python's `delete` (a keyword in C++)
 };
