@@ -17,6 +17,16 @@ bool before(const timespec& a, const timespec& b) {
     return a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec <= b.tv_nsec);
 }
 
+// Caller holds inode.mutex.
+void kill_privileges_locked(Inode& inode) {
+    if (!inode.is_reg()) return;
+    mode_t killed = inode.mode & ~S_ISUID;
+    if (killed & S_IXGRP) killed &= ~S_ISGID;
+    bool changed = killed != inode.mode || inode.xattrs.erase("security.capability") > 0;
+    inode.mode = killed;
+    if (changed) inode.ctime = now();
+}
+
 }  // namespace
 
 struct stat stat_of(Filesystem& fs, Inode& inode) {
@@ -65,6 +75,10 @@ int set_attributes(Filesystem& fs, Inode& inode, const struct stat& attr, int to
             return err;
         inode.mtime = t;
     }
+    // A chown drops the privileges of the file (with FUSE_HANDLE_KILLPRIV_V2 the
+    // kernel leaves that to us), unless the same call sets the mode.
+    if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) && !(to_set & FUSE_SET_ATTR_MODE))
+        kill_privileges_locked(inode);
     if (to_set & FUSE_SET_ATTR_MODE) inode.mode = inode.type | (attr.st_mode & 07777);
     if (to_set & FUSE_SET_ATTR_UID) inode.uid = attr.st_uid;
     if (to_set & FUSE_SET_ATTR_GID) inode.gid = attr.st_gid;
@@ -88,8 +102,11 @@ void note_access(Inode& inode) {
         inode.atime = t;
 }
 
-void note_modification(Inode& inode) {
-    inode.mtime = inode.ctime = now();
+void note_modification(Inode& inode) { inode.mtime = inode.ctime = now(); }
+
+void kill_privileges(Inode& inode) {
+    std::lock_guard lock(inode.mutex);
+    kill_privileges_locked(inode);
 }
 
 void release_handle(Filesystem& fs, Handle& handle) {

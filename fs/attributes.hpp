@@ -23,6 +23,10 @@ int set_attributes(Filesystem& fs, Inode& inode, const struct stat& attr, int to
 void note_access(Inode& inode);
 void note_modification(Inode& inode);
 
+// A write, truncate or chown by an unprivileged caller: clears set-user-ID, set-group-ID
+// (when group-executable) and security.capability, as the kernel would.
+void kill_privileges(Inode& inode);
+
 // Applies the release of a handle to the namespace (at most once) and tells the kernel
 // about the names a lifetime-close file lost.
 void release_handle(Filesystem& fs, Handle& handle);

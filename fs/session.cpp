@@ -1,9 +1,7 @@
 #include "session.hpp"
 
 #include <fcntl.h>
-#include <linux/fuse.h>
 #include <signal.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,39 +10,12 @@
 #include <memory>
 #include <mutex>
 
-#include "attributes.hpp"
+#include "device_io.hpp"
 #include "filesystem.hpp"
 #include "ops.hpp"
 
 namespace spoolfs {
 namespace {
-
-ssize_t receive(int fd, void* buf, size_t len, void* userdata) {
-    Filesystem& fs = *static_cast<Filesystem*>(userdata);
-    std::lock_guard lock(fs.receive_order);
-    ssize_t n = ::read(fd, buf, len);
-    if (n < static_cast<ssize_t>(sizeof(fuse_in_header))) return n;
-    auto* header = static_cast<fuse_in_header*>(buf);
-    if (header->opcode == FUSE_TMPFILE) {
-        header->opcode = FUSE_CREATE;  // same body; the name "/" marks it anonymous
-    } else if (header->opcode == FUSE_RELEASE &&
-               n >= static_cast<ssize_t>(sizeof(fuse_in_header) + sizeof(fuse_release_in))) {
-        auto* release = reinterpret_cast<fuse_release_in*>(header + 1);
-        release_handle(fs, *reinterpret_cast<Handle*>(release->fh));
-    }
-    return n;
-}
-
-ssize_t send(int fd, iovec* iov, int count, void*) {
-    return ::writev(fd, iov, count);
-}
-
-const fuse_custom_io custom_io = {
-    .writev = send,
-    .read = receive,
-    .splice_receive = nullptr,
-    .splice_send = nullptr,
-};
 
 const char* lifetime_in_words(Lifetime lifetime) {
     return lifetime == Lifetime::close
@@ -90,7 +61,7 @@ int serve(Options& options) {
         fuse_remove_signal_handlers(se.get());
         return 1;
     }
-    fuse_session_custom_io(se.get(), &custom_io, fuse_session_fd(se.get()));
+    fuse_session_custom_io(se.get(), &device_io(), fuse_session_fd(se.get()));
     std::fprintf(stderr, "spoolfs: mounted on %s (%s)\n", options.mountpoint.c_str(),
                  lifetime_in_words(options.lifetime));
     std::fflush(stderr);

@@ -1,12 +1,6 @@
 // Session: mounts a Filesystem, serves it until unmount or a signal, and unmounts.
-//
-// Requests are read from /dev/fuse through libfuse's custom I/O hooks, for two things
-// libfuse 3.14 cannot do itself:
-// - FUSE_TMPFILE (open with O_TMPFILE) is turned into a CREATE of the name "/", which
-//   the Tree takes as "no name at all";
-// - reads are taken one at a time, and a RELEASE is applied to the namespace before the
-//   next request is read: a stat() that follows close() in any process then finds the
-//   name of a lifetime-close file already gone, however the threads are scheduled.
+// Requests pass through DeviceIo (device_io.hpp), which serves what libfuse 3.14
+// cannot: O_TMPFILE, releases applied in arrival order, and FUSE_HANDLE_KILLPRIV_V2.
 #pragma once
 
 #include "options.hpp"

@@ -1,0 +1,21 @@
+// DeviceIo: the session's reads from and writes to /dev/fuse (libfuse's custom I/O
+// hooks), where spoolfs speaks the parts of the kernel's protocol that libfuse 3.14
+// does not know:
+// - FUSE_TMPFILE (open with O_TMPFILE) becomes a CREATE of the name "/", which the Tree
+//   takes as "no name at all" (same request body).
+// - Reads are taken one at a time, and a RELEASE is applied to the namespace before the
+//   next request is read: a stat() that follows close() in any process finds the name
+//   of a lifetime-close file already gone, however the worker threads are scheduled.
+// - FUSE_HANDLE_KILLPRIV_V2 is accepted in the INIT reply, so the kernel stops asking
+//   GETXATTR("security.capability") before every write; in exchange, the kill-suid
+//   flags of WRITE, SETATTR and OPEN are applied here.
+#pragma once
+
+#include <fuse_lowlevel.h>
+
+namespace spoolfs {
+
+// The hooks; their userdata is the session's Filesystem.
+const fuse_custom_io& device_io();
+
+}  // namespace spoolfs
