@@ -1,0 +1,495 @@
+// Tests of file data and its accounting without a mount: reads and writes, usage as data
+// grows and shrinks, the size= limit (short writes and ENOSPC that never damage data),
+// fallocate modes, SEEK_DATA/SEEK_HOLE, EFBIG, and what statfs reports.
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cerrno>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "storage.hpp"
+#include "tempfile/fd.hpp"
+
+using spoolfs::Inode;
+using spoolfs::Storage;
+
+namespace {
+
+constexpr std::uint64_t KiB = 1024;
+constexpr std::uint64_t MiB = 1024 * KiB;
+constexpr std::uint64_t chunk = tempfile::Spool::chunk_size;
+constexpr std::uint64_t max_offset = static_cast<std::uint64_t>(INT64_MAX);
+
+// Distinct, position-dependent bytes, so a misplaced or lost chunk shows.
+std::string pattern(std::size_t size, char seed) {
+    std::string s(size, '\0');
+    for (std::size_t i = 0; i < size; ++i)
+        s[i] = static_cast<char>('a' + (i / 7 + i * 13 + static_cast<std::size_t>(seed)) % 26);
+    return s;
+}
+
+// A directory from mkdtemp(3), removed at the end of the test: the spill directory.
+class TempDir {
+  public:
+    TempDir() {
+        std::string templ =
+            (std::filesystem::temp_directory_path() / "storage_test.XXXXXX").string();
+        if (mkdtemp(templ.data()) == nullptr)
+            throw std::system_error(errno, std::generic_category(), "mkdtemp");
+        path_ = templ;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+
+    tempfile::FileDescriptor open() const {
+        tempfile::FileDescriptor fd(::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!fd) throw std::system_error(errno, std::generic_category(), "open");
+        return fd;
+    }
+
+  private:
+    std::filesystem::path path_;
+};
+
+struct Written {
+    int err;
+    std::size_t done;
+};
+
+// A Storage over a fresh spill directory, and files to store in it.
+class Fixture {
+  public:
+    explicit Fixture(std::optional<std::uint64_t> size_limit = std::nullopt,
+                     std::uint64_t ram_budget = 64 * MiB)
+        : storage(config(size_limit, ram_budget, spill_)) {}
+
+    Written write(Inode& inode, std::string_view data, std::uint64_t offset) {
+        Written w{-1, 0};
+        w.err = storage.write(inode, std::as_bytes(std::span(data.data(), data.size())), offset,
+                              w.done);
+        return w;
+    }
+    Written write(std::string_view data, std::uint64_t offset) { return write(file, data, offset); }
+
+    // Reads what is there, up to `size` bytes; the test fails on an error.
+    std::string read(Inode& inode, std::uint64_t offset, std::size_t size) {
+        std::string buf(size, '\0');
+        std::size_t done = 0;
+        int err = storage.read(inode, std::as_writable_bytes(std::span(buf.data(), buf.size())),
+                               offset, done);
+        REQUIRE(err == 0);
+        REQUIRE(done <= size);
+        buf.resize(done);
+        return buf;
+    }
+    std::string read(std::uint64_t offset, std::size_t size) { return read(file, offset, size); }
+
+    std::uint64_t used() const { return storage.usage().used; }
+
+    // A new regular file, owned by the fixture.
+    Inode& new_file() {
+        others_.push_back(std::make_unique<Inode>(100 + others_.size(), S_IFREG | 0644));
+        return *others_.back();
+    }
+
+  private:
+    static Storage::Config config(std::optional<std::uint64_t> size_limit, std::uint64_t ram_budget,
+                                  const TempDir& spill) {
+        Storage::Config c;
+        c.size_limit = size_limit;
+        c.ram_budget = ram_budget;
+        c.spill_dir = spill.open();
+        return c;
+    }
+
+    TempDir spill_;  // before `storage`, which holds a descriptor of it
+    std::vector<std::unique_ptr<Inode>> others_;
+
+  public:
+    Storage storage;
+    Inode file{2, S_IFREG | 0644};
+};
+
+}  // namespace
+
+TEST_CASE("write then read returns the data; holes read as zeros", "[storage]") {
+    Fixture f;
+    Written w = f.write("hello", 0);
+    REQUIRE(w.err == 0);
+    CHECK(w.done == 5);
+    CHECK(f.file.data.size() == 5);
+    CHECK(f.read(0, 100) == "hello");  // short at end of file
+    CHECK(f.read(5, 10).empty());
+    CHECK(f.read(1000, 10).empty());
+
+    REQUIRE(f.write("X", 200000).err == 0);
+    CHECK(f.file.data.size() == 200001);
+    CHECK(f.read(5, 10) == std::string(10, '\0'));
+    CHECK(f.read(199999, 10) == std::string("\0X", 2));
+
+    const std::string big = pattern(3 * chunk + 123, 'q');
+    w = f.write(big, 1000);
+    REQUIRE(w.err == 0);
+    CHECK(w.done == big.size());
+    CHECK(f.read(1000, big.size()) == big);
+    CHECK(f.read(0, 5) == "hello");
+    CHECK(f.write("", 10).err == 0);
+    CHECK(f.file.data.size() == 200001);
+}
+
+TEST_CASE("usage follows writes, truncate, punch and drop", "[storage]") {
+    Fixture f;
+    CHECK(f.used() == 0);
+    REQUIRE(f.write("x", 0).err == 0);
+    const std::uint64_t small = f.used();
+    CHECK(small > 0);
+    CHECK(small <= 4 * KiB);
+    CHECK(f.storage.usage().ram == small);
+    CHECK(f.file.charged == small);
+
+    REQUIRE(f.write(pattern(MiB, 'a'), 0).err == 0);
+    CHECK(f.used() >= MiB);
+    CHECK(f.used() == f.file.data.ram_bytes());
+    CHECK(f.storage.usage().ram == f.used());
+
+    REQUIRE(f.storage.truncate(f.file, 2 * chunk) == 0);
+    CHECK(f.used() == 2 * chunk);
+    CHECK(f.file.data.size() == 2 * chunk);
+
+    REQUIRE(f.storage.fallocate(f.file, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, chunk) == 0);
+    CHECK(f.used() == chunk);
+    CHECK(f.file.data.size() == 2 * chunk);
+
+    REQUIRE(f.storage.truncate(f.file, 10 * MiB) == 0);  // a hole costs nothing
+    CHECK(f.used() == chunk);
+
+    Inode& other = f.new_file();
+    REQUIRE(f.write(other, pattern(chunk, 'b'), 0).err == 0);
+    CHECK(f.used() == 2 * chunk);
+
+    f.storage.drop(f.file);
+    CHECK(f.used() == chunk);  // the other file's data is still charged
+    CHECK(f.file.charged == 0);
+    CHECK(f.file.data.size() == 0);
+    f.storage.drop(other);
+    CHECK(f.used() == 0);
+    CHECK(f.storage.usage().ram == 0);
+
+    REQUIRE(f.storage.truncate(f.file, 0) == 0);
+    CHECK(f.used() == 0);
+}
+
+TEST_CASE("size=: writes past the limit are short or ENOSPC and never damage data",
+          "[storage][limits]") {
+    const std::uint64_t limit = 256 * KiB;
+    Fixture f(limit);
+
+    SECTION("one write larger than the limit") {
+        const std::string data = pattern(MiB, 'a');
+        Written w = f.write(data, 0);
+        INFO("err " << w.err << " done " << w.done);
+        CHECK(((w.err == 0 && w.done > 0 && w.done < data.size()) ||
+               (w.err == ENOSPC && w.done == 0)));
+        CHECK(w.done <= limit);
+        CHECK(f.used() <= limit);
+        CHECK(f.file.data.size() == w.done);
+        CHECK(f.read(0, data.size()) == data.substr(0, w.done));
+    }
+    SECTION("earlier data survives; overwriting it when full still works") {
+        const std::string first = pattern(100 * KiB, 'a');
+        REQUIRE(f.write(first, 0).done == first.size());
+        const std::string second = pattern(MiB, 'b');
+        Written w = f.write(second, first.size());
+        INFO("err " << w.err << " done " << w.done);
+        CHECK((w.err == 0 || w.err == ENOSPC));
+        CHECK(w.done < second.size());
+        CHECK(f.used() <= limit);
+        const std::uint64_t size = f.file.data.size();
+        CHECK(size == first.size() + w.done);
+        CHECK(f.read(0, first.size()) == first);
+        CHECK(f.read(first.size(), second.size()) == second.substr(0, w.done));
+
+        // Full: appending gives ENOSPC and changes nothing.
+        for (int i = 0; i < 100 && f.write(pattern(chunk, 'c'), f.file.data.size()).err == 0; ++i) {
+        }
+        const std::uint64_t full_size = f.file.data.size();
+        const std::string before = f.read(0, full_size);
+        Written more = f.write("more", full_size);
+        CHECK(more.err == ENOSPC);
+        CHECK(more.done == 0);
+        CHECK(f.file.data.size() == full_size);
+        CHECK(f.used() <= limit);
+
+        // Overwriting what is already held needs no room.
+        const std::string third = pattern(100 * KiB, 'c');
+        Written over = f.write(third, 0);
+        CHECK(over.err == 0);
+        CHECK(over.done == third.size());
+        CHECK(f.read(0, third.size()) == third);
+        CHECK(f.read(third.size(), full_size) == before.substr(third.size()));
+        // Also a range that ends exactly at the end of the file.
+        const std::string tail = pattern(10, 'z');
+        Written end = f.write(tail, full_size - tail.size());
+        CHECK(end.err == 0);
+        CHECK(end.done == tail.size());
+        CHECK(f.read(full_size - tail.size(), 100) == tail);
+        CHECK(f.file.data.size() == full_size);
+        CHECK(f.used() <= limit);
+    }
+    SECTION("files share the limit; dropping one makes room") {
+        Inode& other = f.new_file();
+        Written w = f.write(pattern(limit, 'a'), 0);
+        REQUIRE(w.err == 0);
+        Written blocked = f.write(other, pattern(chunk, 'b'), 0);
+        CHECK(blocked.err == ENOSPC);
+        CHECK(blocked.done == 0);
+        CHECK(other.data.size() == 0);
+        f.storage.drop(f.file);
+        Written after = f.write(other, pattern(chunk, 'b'), 0);
+        CHECK(after.err == 0);
+        CHECK(after.done == chunk);
+        CHECK(f.read(other, 0, chunk) == pattern(chunk, 'b'));
+    }
+    SECTION("fallocate past the limit: ENOSPC, nothing allocated") {
+        CHECK(f.storage.fallocate(f.file, 0, 0, 2 * limit) == ENOSPC);
+        CHECK(f.storage.fallocate(f.file, FALLOC_FL_KEEP_SIZE, 0, 2 * limit) == ENOSPC);
+        CHECK(f.file.data.size() == 0);
+        CHECK(f.used() == 0);
+        REQUIRE(f.storage.fallocate(f.file, 0, 0, chunk) == 0);
+        CHECK(f.file.data.size() == chunk);
+        CHECK(f.used() == chunk);
+        CHECK(f.storage.fallocate(f.file, 0, chunk, limit) == ENOSPC);
+        CHECK(f.file.data.size() == chunk);
+        CHECK(f.used() == chunk);
+    }
+    SECTION("a hole beyond the limit is free") {
+        REQUIRE(f.storage.truncate(f.file, 100 * MiB) == 0);
+        CHECK(f.used() == 0);
+        Written w = f.write("x", 50 * MiB);
+        CHECK(w.err == 0);
+        CHECK(w.done == 1);
+        CHECK(f.read(50 * MiB, 1) == "x");
+    }
+}
+
+// BUG (storage.cpp, Storage::write): near the limit a write reserves a whole 64 KiB
+// chunk, although a small file's chunk takes only 4 KiB. Filling size=1M with 4 KiB
+// files stops at 964 KiB: ENOSPC while statfs still reports 60 KiB (15 blocks) free.
+TEST_CASE("BUG: small files fill size= to the last block statfs reports",
+          "[storage][limits][bug]") {
+    const std::uint64_t limit = MiB;
+    Fixture f(limit);
+    bool stopped = false;
+    for (int i = 0; i < 300 && !stopped; ++i) {
+        const std::uint64_t free_bytes = f.storage.statfs(0, std::nullopt).f_bavail * 4096;
+        Inode& file = f.new_file();
+        Written w = f.write(file, pattern(4 * KiB, 'a'), 0);
+        if (w.err != 0) {
+            stopped = true;
+            INFO("file " << i << ": used " << f.used() << ", statfs free " << free_bytes);
+            CHECK(w.err == ENOSPC);
+            CHECK(free_bytes < 4 * KiB);
+        }
+    }
+    CHECK(stopped);
+    CHECK(f.used() <= limit);
+    CHECK(f.used() > limit - 4 * KiB);
+}
+
+TEST_CASE("BUG: a size= smaller than a chunk still holds a small file", "[storage][limits][bug]") {
+    Fixture f(16 * KiB);  // 4 blocks, as statfs reports
+    REQUIRE(f.storage.statfs(0, std::nullopt).f_bavail == 4);
+    Written w = f.write("hello", 0);
+    CHECK(w.err == 0);
+    CHECK(w.done == 5);
+}
+
+TEST_CASE("fallocate modes", "[storage]") {
+    Fixture f;
+    const std::string data = pattern(2 * chunk, 'd');
+    REQUIRE(f.write(data, 0).err == 0);
+
+    SECTION("0 allocates and grows the size; KEEP_SIZE does not grow it") {
+        REQUIRE(f.storage.fallocate(f.file, 0, 3 * chunk, 1000) == 0);
+        CHECK(f.file.data.size() == 3 * chunk + 1000);
+        CHECK(f.used() > 2 * chunk);
+        CHECK(f.read(3 * chunk, 1000) == std::string(1000, '\0'));
+        const std::uint64_t before = f.used();
+        REQUIRE(f.storage.fallocate(f.file, FALLOC_FL_KEEP_SIZE, 6 * chunk, chunk) == 0);
+        CHECK(f.file.data.size() == 3 * chunk + 1000);
+        CHECK(f.used() > before);
+        CHECK(f.read(0, data.size()) == data);
+    }
+    SECTION("PUNCH_HOLE|KEEP_SIZE frees the range and keeps the size") {
+        REQUIRE(f.storage.fallocate(f.file, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, chunk) ==
+                0);
+        CHECK(f.file.data.size() == 2 * chunk);
+        CHECK(f.used() == chunk);
+        CHECK(f.read(0, chunk) == std::string(chunk, '\0'));
+        CHECK(f.read(chunk, chunk) == data.substr(chunk));
+        // An unaligned punch zeroes just its bytes.
+        REQUIRE(f.storage.fallocate(f.file, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, chunk + 10,
+                                    20) == 0);
+        CHECK(f.read(chunk + 10, 20) == std::string(20, '\0'));
+        CHECK(f.read(chunk, 10) == data.substr(chunk, 10));
+        CHECK(f.read(chunk + 30, 10) == data.substr(chunk + 30, 10));
+    }
+    SECTION("ZERO_RANGE zeroes; it grows the size unless KEEP_SIZE") {
+        REQUIRE(f.storage.fallocate(f.file, FALLOC_FL_ZERO_RANGE, 100, 50) == 0);
+        CHECK(f.read(100, 50) == std::string(50, '\0'));
+        CHECK(f.read(0, 100) == data.substr(0, 100));
+        CHECK(f.read(150, 10) == data.substr(150, 10));
+        CHECK(f.file.data.size() == 2 * chunk);
+        REQUIRE(f.storage.fallocate(f.file, FALLOC_FL_ZERO_RANGE, 2 * chunk + 5, 10) == 0);
+        CHECK(f.file.data.size() == 2 * chunk + 15);
+        REQUIRE(f.storage.fallocate(f.file, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 5 * chunk,
+                                    10) == 0);
+        CHECK(f.file.data.size() == 2 * chunk + 15);
+    }
+    SECTION("unsupported combinations: EOPNOTSUPP, nothing changes") {
+        for (int mode : {FALLOC_FL_PUNCH_HOLE, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE,
+                         FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+                         FALLOC_FL_PUNCH_HOLE | FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_KEEP_SIZE,
+                         FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE, FALLOC_FL_UNSHARE_RANGE,
+                         FALLOC_FL_ZERO_RANGE | FALLOC_FL_INSERT_RANGE,
+                         FALLOC_FL_KEEP_SIZE | FALLOC_FL_COLLAPSE_RANGE}) {
+            INFO("mode " << mode);
+            CHECK(f.storage.fallocate(f.file, mode, 0, chunk) == EOPNOTSUPP);
+        }
+        CHECK(f.file.data.size() == 2 * chunk);
+        CHECK(f.read(0, data.size()) == data);
+        CHECK(f.used() == 2 * chunk);
+    }
+    SECTION("length 0: EINVAL; past the largest offset: EFBIG") {
+        CHECK(f.storage.fallocate(f.file, 0, 0, 0) == EINVAL);
+        CHECK(f.storage.fallocate(f.file, 0, max_offset + 1, 1) == EFBIG);
+        CHECK(f.storage.fallocate(f.file, 0, max_offset - 10, 100) == EFBIG);
+        CHECK(f.storage.fallocate(f.file, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                  max_offset + 1, 1) == EFBIG);
+        CHECK(f.file.data.size() == 2 * chunk);
+    }
+}
+
+TEST_CASE("SEEK_DATA and SEEK_HOLE", "[storage]") {
+    Fixture f;
+    std::uint64_t at = 12345;
+
+    SECTION("an empty file: ENXIO") {
+        CHECK(f.storage.seek(f.file, 0, SEEK_DATA, at) == ENXIO);
+        CHECK(f.storage.seek(f.file, 0, SEEK_HOLE, at) == ENXIO);
+        CHECK(at == 12345);
+    }
+    SECTION("data, hole, data, trailing hole") {
+        REQUIRE(f.write(pattern(chunk, 'a'), 0).err == 0);
+        REQUIRE(f.write(pattern(10, 'b'), 4 * chunk).err == 0);
+        REQUIRE(f.storage.truncate(f.file, 8 * chunk) == 0);
+
+        REQUIRE(f.storage.seek(f.file, 0, SEEK_DATA, at) == 0);
+        CHECK(at == 0);
+        REQUIRE(f.storage.seek(f.file, 0, SEEK_HOLE, at) == 0);
+        CHECK(at == chunk);
+        REQUIRE(f.storage.seek(f.file, 100, SEEK_HOLE, at) == 0);
+        CHECK(at == chunk);
+        REQUIRE(f.storage.seek(f.file, chunk, SEEK_DATA, at) == 0);
+        CHECK(at == 4 * chunk);
+        REQUIRE(f.storage.seek(f.file, chunk + 5, SEEK_HOLE, at) == 0);
+        CHECK(at == chunk + 5);
+        REQUIRE(f.storage.seek(f.file, 4 * chunk, SEEK_HOLE, at) == 0);
+        CHECK(at >= 4 * chunk + 10);  // the hole starts at the end of that chunk's data
+        CHECK(at <= 5 * chunk);
+        CHECK(f.storage.seek(f.file, 5 * chunk, SEEK_DATA, at) == ENXIO);  // only a hole left
+        REQUIRE(f.storage.seek(f.file, 5 * chunk, SEEK_HOLE, at) == 0);
+        CHECK(at == 5 * chunk);
+        CHECK(f.storage.seek(f.file, 8 * chunk, SEEK_DATA, at) == ENXIO);
+        CHECK(f.storage.seek(f.file, 8 * chunk, SEEK_HOLE, at) == ENXIO);
+        CHECK(f.storage.seek(f.file, max_offset, SEEK_HOLE, at) == ENXIO);
+    }
+    SECTION("a file with no hole: SEEK_HOLE finds its end") {
+        REQUIRE(f.write(pattern(3 * chunk, 'a'), 0).err == 0);
+        REQUIRE(f.storage.seek(f.file, 10, SEEK_HOLE, at) == 0);
+        CHECK(at == 3 * chunk);
+        REQUIRE(f.storage.seek(f.file, 3 * chunk - 1, SEEK_DATA, at) == 0);
+        CHECK(at == 3 * chunk - 1);
+    }
+}
+
+TEST_CASE("EFBIG for offsets beyond INT64_MAX", "[storage]") {
+    Fixture f;
+    Written w = f.write("x", max_offset + 1);
+    CHECK(w.err == EFBIG);
+    CHECK(w.done == 0);
+    w = f.write("xy", max_offset - 1);  // would end past INT64_MAX
+    CHECK(w.err == EFBIG);
+    w = f.write("x", UINT64_MAX);
+    CHECK(w.err == EFBIG);
+    CHECK(f.storage.truncate(f.file, max_offset + 1) == EFBIG);
+    CHECK(f.file.data.size() == 0);
+    CHECK(f.used() == 0);
+
+    SECTION("the last byte below INT64_MAX can be written") {
+        w = f.write("z", max_offset - 1);
+        CHECK(w.err == 0);
+        CHECK(w.done == 1);
+        CHECK(f.file.data.size() == max_offset);
+        CHECK(f.read(max_offset - 1, 10) == "z");
+        CHECK(f.used() <= chunk);
+    }
+}
+
+TEST_CASE("statfs reports size= and nr_inodes", "[storage]") {
+    SECTION("with limits") {
+        const std::uint64_t limit = 4 * MiB;
+        Fixture f(limit);
+        struct statvfs st = f.storage.statfs(1, 100);
+        CHECK(st.f_frsize == 4096);
+        CHECK(st.f_bsize == 4096);
+        CHECK(st.f_blocks * st.f_frsize == limit);
+        CHECK(st.f_bfree == st.f_blocks);
+        CHECK(st.f_bavail == st.f_blocks);
+        CHECK(st.f_files == 100);
+        CHECK(st.f_ffree == 99);
+        CHECK(st.f_favail == 99);
+        CHECK(st.f_namemax == 255);
+
+        REQUIRE(f.write(pattern(chunk, 'a'), 0).err == 0);
+        st = f.storage.statfs(2, 100);
+        CHECK(st.f_blocks * st.f_frsize == limit);
+        CHECK(st.f_bavail == st.f_blocks - chunk / 4096);
+        CHECK(st.f_bfree == st.f_bavail);
+        CHECK(st.f_ffree == 98);
+
+        Inode& other = f.new_file();
+        REQUIRE(f.write(other, pattern(3 * chunk, 'b'), 0).err == 0);
+        CHECK(f.storage.statfs(3, 100).f_bavail == st.f_blocks - 4 * chunk / 4096);
+
+        f.storage.drop(other);
+        f.storage.drop(f.file);
+        CHECK(f.storage.statfs(1, 100).f_bavail == st.f_blocks);
+        CHECK(f.storage.statfs(150, 100).f_ffree == 0);  // never wraps
+    }
+    SECTION("without limits: room for RAM and spill, inodes unbounded") {
+        Fixture f(std::nullopt, 64 * MiB);
+        struct statvfs st = f.storage.statfs(10, std::nullopt);
+        CHECK(st.f_blocks * st.f_frsize >= 64 * MiB);
+        CHECK(st.f_bavail >= 64 * MiB / 4096);
+        CHECK(st.f_files > 10);
+        CHECK(st.f_ffree == st.f_files - 10);
+    }
+}
