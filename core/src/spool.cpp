@@ -1,7 +1,9 @@
 #include "tempfile/spool.hpp"
 
+#include "create_unique.hpp"
+#include "sys.hpp"
+
 #include <fcntl.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,7 +14,6 @@
 #include <iterator>
 #include <limits>
 #include <new>
-#include <string>
 #include <system_error>
 #include <vector>
 
@@ -80,12 +81,6 @@ void write_file(int fd, const std::byte* data, std::size_t length, std::uint64_t
     }
 }
 
-void truncate_file(int fd, std::uint64_t size) {
-    while (::ftruncate(fd, static_cast<off_t>(size)) != 0) {
-        if (errno != EINTR) throw_errno(errno, "spool ftruncate");
-    }
-}
-
 int try_fallocate(int fd, int mode, std::uint64_t offset, std::uint64_t length) {
     while (::fallocate(fd, mode, static_cast<off_t>(offset), static_cast<off_t>(length)) != 0) {
         if (errno != EINTR) return errno;
@@ -106,20 +101,6 @@ std::optional<std::uint64_t> seek_file(int fd, std::uint64_t offset, int whence)
     throw_errno(errno, "spool lseek");
 }
 
-// Python's tempfile names: "tmp" + 8 characters from this alphabet. getrandom keeps no
-// state in the process, so distinct spools share nothing.
-std::string random_name() {
-    static constexpr char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789_";
-    constexpr std::uint64_t radix = sizeof alphabet - 1;
-    std::uint64_t bits = 0;
-    while (::getrandom(&bits, sizeof bits, 0) != static_cast<ssize_t>(sizeof bits)) {
-        if (errno != EINTR) throw_errno(errno, "getrandom");
-    }
-    std::string name = "tmp";
-    for (int i = 0; i < 8; ++i, bits /= radix) name += alphabet[bits % radix];
-    return name;
-}
-
 // An unnamed file in `dirfd`: O_TMPFILE, else a fresh random name unlinked at once.
 FileDescriptor open_anonymous(int dirfd) {
     int fd;
@@ -131,19 +112,14 @@ FileDescriptor open_anonymous(int dirfd) {
     if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
         throw_errno(errno, "spool rollover: open O_TMPFILE");
     }
-    constexpr int max_tries = 10000;  // Python's TMP_MAX
-    for (int attempt = 0; attempt < max_tries; ++attempt) {
-        const std::string name = random_name();
-        FileDescriptor file(::openat(dirfd, name.c_str(),
-                                     O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-        if (!file) {
-            if (errno == EEXIST || errno == EINTR) continue;
-            throw_errno(errno, "spool rollover: create");
-        }
-        if (::unlinkat(dirfd, name.c_str(), 0) != 0) throw_errno(errno, "spool rollover: unlink");
-        return file;
-    }
-    throw_errno(EEXIST, "spool rollover: no free temporary name");
+    FileDescriptor file;
+    // An empty directory path leaves the candidate a bare name, taken relative to dirfd.
+    const auto name = detail::create_unique({}, "tmp", "", [&](const std::filesystem::path& path) {
+        file = sys::open_at(dirfd, path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                            0600);
+    });
+    if (::unlinkat(dirfd, name.c_str(), 0) != 0) throw_errno(errno, "spool rollover: unlink");
+    return file;
 }
 
 std::unique_ptr<std::byte[]> allocate_bytes(std::size_t n) {
@@ -343,7 +319,7 @@ std::size_t Spool::pwrite(std::span<const std::byte> data, std::uint64_t offset)
 void Spool::truncate(std::uint64_t size) {
     check_range(size, 0, "spool truncate");
     if (file_) {
-        truncate_file(file_.get(), size);
+        sys::truncate(file_.get(), size);
     } else if (size < size_) {
         shrink_ram(size);
     }
@@ -416,14 +392,12 @@ std::optional<std::uint64_t> Spool::seek_hole(std::uint64_t offset) const {
 
 std::uint64_t Spool::allocated_bytes() const {
     if (!file_) return ram_bytes_;
-    struct stat st {};
-    if (::fstat(file_.get(), &st) != 0) throw_errno(errno, "spool fstat");
-    return static_cast<std::uint64_t>(st.st_blocks) * 512;
+    return static_cast<std::uint64_t>(sys::status(file_.get()).st_blocks) * 512;
 }
 
 // Writes only the chunks that exist, so holes stay holes in the file.
 void Spool::copy_to(int fd) const {
-    truncate_file(fd, size_);
+    sys::truncate(fd, size_);
     for (const auto& [index, chunk] : chunks_) {
         const std::uint64_t start = index * chunk_size;
         if (start >= size_) break;
