@@ -48,31 +48,28 @@ constexpr std::array kFuseOptions = {
     "max_read="sv,    "user="sv,      "context="sv,     "fscontext="sv, "defcontext="sv,
     "rootcontext="sv, "ro"sv,         "rw"sv,           "suid"sv,       "nosuid"sv,
     "dev"sv,          "nodev"sv,      "exec"sv,         "noexec"sv,     "atime"sv,
-    "noatime"sv,      "sync"sv,       "async"sv,        "dirsync"sv,
-};
+    "noatime"sv,      "sync"sv,       "async"sv,        "dirsync"sv};
 
 // Accepted and dropped. mount(8) and fstab hand these to every file system; libfuse 3.14
 // rejects them, and the kernel leaves access times of a FUSE mount to the file system
 // anyway. default_permissions is always on: the driver adds it.
-constexpr std::array kIgnoredOptions = {
-    "relatime"sv,
-    "norelatime"sv,
-    "strictatime"sv,
-    "nostrictatime"sv,
-    "lazytime"sv,
-    "nolazytime"sv,
-    "diratime"sv,
-    "nodiratime"sv,
-    "defaults"sv,
-    "auto"sv,
-    "noauto"sv,
-    "nofail"sv,
-    "_netdev"sv,
-    "user"sv,
-    "nouser"sv,
-    "users"sv,
-    "default_permissions"sv,
-};
+constexpr std::array kIgnoredOptions = {"relatime"sv,
+                                        "norelatime"sv,
+                                        "strictatime"sv,
+                                        "nostrictatime"sv,
+                                        "lazytime"sv,
+                                        "nolazytime"sv,
+                                        "diratime"sv,
+                                        "nodiratime"sv,
+                                        "defaults"sv,
+                                        "auto"sv,
+                                        "noauto"sv,
+                                        "nofail"sv,
+                                        "_netdev"sv,
+                                        "user"sv,
+                                        "nouser"sv,
+                                        "users"sv,
+                                        "default_permissions"sv};
 
 constexpr std::string_view kSizeSyntax = "bytes, K/M/G/T, or % of RAM";
 
@@ -98,30 +95,15 @@ std::optional<T> parse_number(std::string_view text, int base = 10) {
 
 // `text` as a number with an optional K/M/G/T suffix (powers of 1024), as tmpfs's memparse.
 std::optional<std::uint64_t> parse_scaled(std::string_view text) {
+    constexpr std::string_view kSuffixes = "KMGT";
     unsigned shift = 0;
     if (!text.empty()) {
-        switch (text.back()) {
-            case 'K':
-            case 'k':
-                shift = 10;
-                break;
-            case 'M':
-            case 'm':
-                shift = 20;
-                break;
-            case 'G':
-            case 'g':
-                shift = 30;
-                break;
-            case 'T':
-            case 't':
-                shift = 40;
-                break;
-            default:
-                break;
+        const char upper = static_cast<char>(text.back() & ~0x20);  // ASCII letter to upper case
+        if (const auto i = kSuffixes.find(upper); i != std::string_view::npos) {
+            shift = 10 * static_cast<unsigned>(i + 1);
+            text.remove_suffix(1);
         }
     }
-    if (shift != 0) text.remove_suffix(1);
     const auto number = parse_number<std::uint64_t>(text);
     if (!number || *number > (std::numeric_limits<std::uint64_t>::max() >> shift)) {
         return std::nullopt;
@@ -158,6 +140,8 @@ struct Collected {
     std::vector<std::string> fuse_options;  // passed through, unescaped
     bool fsname_given = false;
     bool subtype_given = false;
+    bool allow_other = false;
+    bool allow_root = false;
 
     void fail(std::string message) {
         if (error.empty()) error = std::move(message);
@@ -260,7 +244,7 @@ void take_option(Collected& c, std::string_view arg) {
         if (auto bytes = size_option(c, name, value)) o.spool = *bytes;
     } else if (name == "spill_dir") {
         if (value.empty()) {
-            c.fail("spill_dir=: needs a directory");
+            c.fail("option 'spill_dir' needs a value (spill_dir=...)");
         } else {
             c.spill_dir = value;
         }
@@ -313,6 +297,8 @@ void take_option(Collected& c, std::string_view arg) {
         }
         c.fsname_given |= name == "fsname";
         c.subtype_given |= name == "subtype";
+        c.allow_other |= arg == "allow_other";
+        c.allow_root |= arg == "allow_root";
         c.fuse_options.emplace_back(arg);
     }
 }
@@ -353,6 +339,9 @@ std::variant<std::filesystem::path, std::string> resolve(const std::filesystem::
 // Checks that need the file system, in the order a user fixes them: mount point first.
 void validate(Collected& c) {
     Options& o = c.options;
+    // libfuse would quietly let allow_root narrow allow_other down to root.
+    if (c.allow_other && c.allow_root)
+        return c.fail("allow_other and allow_root exclude each other");
     if (c.positionals.empty())
         return c.fail("no mount point given (usage: spoolfs [options] [SOURCE] MOUNTPOINT)");
     const std::size_t most = o.show_stats ? 1 : 2;
@@ -535,7 +524,7 @@ spoolfs options (tmpfs's names where tmpfs has the knob):
 FUSE options, passed to libfuse (default: off unless stated):
     -o allow_other         let every user access the mount (needs user_allow_other
                            in /etc/fuse.conf unless root)
-    -o allow_root          let root access the mount too
+    -o allow_root          let root access the mount too (not with allow_other)
     -o auto_unmount        unmount when the spoolfs process dies
     -o fsname=NAME         source shown in mount tables (default: SOURCE, spoolfs)
     -o subtype=NAME        type shown as fuse.NAME (default: spoolfs)

@@ -380,6 +380,8 @@ TEST_CASE("bad option values: exit status 2, one line naming the option") {
     check_usage_error({"-o", "max_idle_threads=x", mnt}, "max_idle_threads=x");
     check_usage_error({"-o", "fsname=", mnt}, "option 'fsname' needs a value");
     check_usage_error({"-o", "max_read=big", mnt}, "max_read=big");
+    check_usage_error({"-o", "spill_dir=", mnt}, "option 'spill_dir' needs a value");
+    check_usage_error({"-o", "allow_other,allow_root", mnt}, "allow_other and allow_root");
     check_usage_error({mnt, "-o"}, "'-o'");
 }
 
