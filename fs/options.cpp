@@ -21,6 +21,8 @@
 #include <system_error>
 #include <vector>
 
+#include "tempfile/tempdir.hpp"
+
 #ifndef SPOOLFS_VERSION
 #define SPOOLFS_VERSION "0.1.0"
 #endif
@@ -115,10 +117,16 @@ std::string errno_text(int error) {
     return std::generic_category().message(error);
 }
 
-// "/var/tmp" if usable, else libtempfile's choice. Until core/ provides gettempdir(),
-// /tmp stands in for it: the directory every Unix has.
-std::filesystem::path fallback_tempdir() {
-    return "/tmp";
+// Where spill files go unless spill_dir= says: /var/tmp (on disk by convention, where
+// /tmp may be a tmpfs), else libtempfile's gettempdir(), which honours $TMPDIR.
+std::vector<std::filesystem::path> default_spill_dirs() {
+    std::vector<std::filesystem::path> dirs = {"/var/tmp"};
+    try {
+        dirs.push_back(tempfile::gettempdir());
+    } catch (const std::system_error&) {
+        // No usable temporary directory at all: /var/tmp is the only candidate.
+    }
+    return dirs;
 }
 
 std::string quote(std::string_view text) {
@@ -378,8 +386,9 @@ void validate(Collected& c) {
         return;
     }
     // The defaults give way to the mount point: `spoolfs /var/tmp` spills elsewhere.
-    for (const std::filesystem::path& candidate :
-         {std::filesystem::path("/var/tmp"), fallback_tempdir()}) {
+    std::string tried;
+    for (const std::filesystem::path& candidate : default_spill_dirs()) {
+        tried += (tried.empty() ? "" : ", ") + candidate.string();
         if (unusable_dir(candidate)) continue;
         const auto spill = resolve(candidate);
         const auto* path = std::get_if<std::filesystem::path>(&spill);
@@ -388,8 +397,8 @@ void validate(Collected& c) {
             return;
         }
     }
-    c.fail("no usable spill directory outside " + o.mountpoint.string() + " (/var/tmp, " +
-           fallback_tempdir().string() + "): give one with -o spill_dir=DIR");
+    c.fail("no usable spill directory outside " + o.mountpoint.string() + " (tried " + tried +
+           "): give one with -o spill_dir=DIR");
 }
 
 struct FreeDeleter {
@@ -510,7 +519,7 @@ spoolfs options (tmpfs's names where tmpfs has the knob):
                            (default: 0, only the RAM budget decides)
     -o spill_dir=DIR       where rolled-over data goes, as anonymous files; never
                            inside MOUNTPOINT (default: /var/tmp if usable, else
-                           the temporary directory)
+                           the temporary directory: $TMPDIR, /tmp, ...)
     -o lifetime=close|mount
                            close: a file vanishes when its last handle closes;
                            mount: it lives until unlinked or unmounted
