@@ -7,6 +7,8 @@
 //       Python's tempfile pattern COUNT times: create, write SIZE, read it back, close.
 //       unlink: then unlink (tmpfs). close: set user.spoolfs.lifetime=close on DIR so
 //       that the close removes the file (spoolfs), and check that DIR ends up empty.
+//   smallfiles resident FILE
+//       Prints how many of FILE's pages are in the page cache (as fincore does).
 //   smallfiles evict FILE
 //       posix_fadvise(DONTNEED) on FILE; prints the resident pages before and after.
 //   smallfiles time [--daemon-pid PID] -- COMMAND [ARG...]
@@ -322,6 +324,17 @@ unsigned long resident_pages(int fd, size_t size, const std::string& name) {
     return count;
 }
 
+void resident(const std::string& path) {
+    FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) fail("open " + path);
+    struct stat st{};
+    if (::fstat(fd.get(), &st) != 0) fail("stat " + path);
+    auto size = static_cast<size_t>(st.st_size);
+    size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    std::printf("pages=%zu resident=%lu\n", (size + page - 1) / page,
+                resident_pages(fd.get(), size, path));
+}
+
 void evict(const std::string& path) {
     FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) fail("open " + path);
@@ -359,7 +372,11 @@ int run_timed(char** argv, DaemonProbe& probe) {
         phase.done();
         return 0;
     }
-    std::fprintf(stderr, "smallfiles: %s failed (status %d)\n", argv[0], status);
+    if (WIFSIGNALED(status))
+        std::fprintf(stderr, "smallfiles: %s killed by signal %d\n", argv[0], WTERMSIG(status));
+    else
+        std::fprintf(stderr, "smallfiles: %s exited with status %d\n", argv[0],
+                     WEXITSTATUS(status));
     return 1;
 }
 
@@ -367,6 +384,7 @@ int usage() {
     std::fputs(
         "usage: smallfiles files DIR COUNT SIZE [--daemon-pid PID]\n"
         "       smallfiles tempfile DIR COUNT SIZE --cleanup=unlink|close [--daemon-pid PID]\n"
+        "       smallfiles resident FILE\n"
         "       smallfiles evict FILE\n"
         "       smallfiles time [--daemon-pid PID] -- COMMAND [ARG...]\n",
         stderr);
@@ -399,6 +417,10 @@ int run(int argc, char** argv) {
     auto mode = positional[0];
     if (mode == "time" && positional.size() == 1 && i < args.size())
         return run_timed(argv + 1 + i, probe);
+    if (mode == "resident" && positional.size() == 2) {
+        resident(std::string(positional[1]));
+        return 0;
+    }
     if (mode == "evict" && positional.size() == 2) {
         evict(std::string(positional[1]));
         return 0;
