@@ -138,6 +138,7 @@ bounded() {
     job_pid=$!
     wait "$job_pid" || status=$?
     job_pid=
+    case $status in 124 | 137) log "  timed out after ${phase_timeout}s: $*" ;; esac
     return $status
 }
 
@@ -249,17 +250,21 @@ evict() {
 workload_seq() {
     local side=$1 dir=$2 file=$2/seq
     local args=(--filename="$file" --size="${seq_mib}M" --bs=1M)
+    local status
     fio_phase seq_write "$side" "${args[@]}" --rw=write --end_fsync=1 &&
         note_resident "$side" "$file" &&
         fio_phase seq_read "$side" "${args[@]}" --rw=read --invalidate=0 &&
         evict "$side" "$file" &&
         fio_phase seq_cold "$side" "${args[@]}" --rw=read --fadvise_hint=sequential --invalidate=1
+    status=$?
     bounded rm -f "$file"
+    return $status
 }
 
 workload_rand() {
     local side=$1 dir=$2 file=$2/rand
     local args=(--filename="$file" --size="${rand_mib}M" --bs=4k --randseed=1)
+    local status
     fio_phase rand_write "$side" "${args[@]}" --rw=randwrite --end_fsync=1 &&
         note_resident "$side" "$file" &&
         fio_phase rand_read "$side" "${args[@]}" --rw=randread --fadvise_hint=random \
@@ -267,7 +272,9 @@ workload_rand() {
         evict "$side" "$file" &&
         fio_phase rand_cold "$side" "${args[@]}" --rw=randread --fadvise_hint=random \
             --invalidate=1
+    status=$?
     bounded rm -f "$file"
+    return $status
 }
 
 workload_files() {
@@ -442,7 +449,7 @@ evictions=$(cached_share "$work/evictions")
 tree_note=
 [ "$tree_rounds" = "$rounds" ] || tree_note=" ($tree_rounds for the $tree_name tree and git)"
 echo "spoolfs $commit vs tmpfs, $(uname -r), $(nproc) CPUs; scripts/bench.sh $mode run," \
-    "median of $rounds rounds$tree_note"
+    "median of $rounds round$([ "$rounds" -eq 1 ] || echo s)$tree_note"
 echo "ratio: above 1 means spoolfs is faster (rates: spoolfs/tmpfs, times: tmpfs/spoolfs)"
 [ -n "$after_write" ] && echo "pages cached when the read after the write starts: $after_write"
 [ -n "$evictions" ] && echo "pages still cached after posix_fadvise(DONTNEED): $evictions"
