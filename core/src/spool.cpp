@@ -278,7 +278,8 @@ std::size_t Spool::pread(std::span<std::byte> buf, std::uint64_t offset) const {
                 copied = std::min(piece, chunk.capacity - in);
                 std::memcpy(out, chunk.data.get() + in, copied);
             }
-            ++it;
+            // Stepping the tree costs a walk; the last piece needs no next chunk.
+            if (done + piece < n) ++it;
         }
         std::memset(out + copied, 0, piece - copied);
         done += piece;
@@ -306,11 +307,13 @@ std::size_t Spool::pwrite(std::span<const std::byte> data, std::uint64_t offset)
         return data.size();
     }
     auto it = reserve_range(offset, end, true);
-    for (std::size_t done = 0; done < data.size(); ++it) {
+    for (std::size_t done = 0;;) {
         const std::size_t in = (offset + done) % chunk_size;
         const std::size_t piece = std::min(data.size() - done, chunk_size - in);
         std::memcpy(it->second.data.get() + in, data.data() + done, piece);
         done += piece;
+        if (done == data.size()) break;
+        ++it;
     }
     size_ = std::max(size_, end);
     return data.size();
