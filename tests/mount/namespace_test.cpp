@@ -342,8 +342,9 @@ TEST_CASE("readdir returns every untouched entry exactly once while the director
     // Another thread creates and deletes other names for as long as the listing runs.
     std::atomic<bool> done{false};
     std::atomic<int> churn_errors{0};
+    std::atomic<unsigned> churn_ops{0};
     std::thread churn([&] {
-        for (unsigned n = 0; !done; ++n) {
+        for (unsigned n = 0; !done; n = ++churn_ops) {
             const std::string name = dir + "/churn-" + std::to_string(n % 500);
             if (n % 1000 < 500) {
                 if (mknod(name.c_str(), S_IFREG | 0600, 0) != 0) ++churn_errors;
@@ -353,6 +354,8 @@ TEST_CASE("readdir returns every untouched entry exactly once while the director
         }
     });
 
+    while (churn_ops < 10) std::this_thread::yield();  // the churn has begun
+    const unsigned churn_before = churn_ops;
     std::map<std::string, int> seen;
     int passes = 0;
     {
@@ -373,10 +376,13 @@ TEST_CASE("readdir returns every untouched entry exactly once while the director
             std::this_thread::yield();  // let the churn interleave with the listing
         }
     }
+    const unsigned churned = churn_ops - churn_before;  // changes made during the listing
     done = true;
     churn.join();
     CHECK(churn_errors == 0);
     CHECK(passes > 50);
+    INFO("creates and deletes during the listing: " << churned);
+    CHECK(churned >= 50);
 
     std::vector<std::string> missing, duplicated;
     for (int i = 0; i < kEntries; ++i) {
