@@ -1,7 +1,5 @@
 #include "notifier.hpp"
 
-#include <chrono>
-
 namespace spoolfs {
 
 void Notifier::start(fuse_session* session) {
@@ -9,28 +7,48 @@ void Notifier::start(fuse_session* session) {
     thread_ = std::jthread([this](std::stop_token stop) { run(stop); });
 }
 
-void Notifier::push(Removal removal) {
+std::uint64_t Notifier::push(Removal removal, Notice notice) {
+    std::uint64_t ticket;
     {
         std::lock_guard lock(mutex_);
-        queue_.push_back(std::move(removal));
+        queue_.push_back({std::move(removal), notice});
+        ticket = ++pushed_;
     }
     wake_.notify_one();
+    return ticket;
+}
+
+bool Notifier::wait(std::uint64_t ticket, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    if (!thread_.joinable()) return true;  // no session: no kernel cache to tell
+    return done_.wait_for(lock, timeout, [&] { return sent_ >= ticket; });
 }
 
 void Notifier::run(std::stop_token stop) {
     while (true) {
-        Removal next;
+        Entry next;
         {
             std::unique_lock lock(mutex_);
             if (!wake_.wait(lock, stop, [&] { return !queue_.empty(); })) return;
             next = std::move(queue_.front());
             queue_.pop_front();
         }
-        std::lock_guard sending(sending_);
-        if (stop.stop_requested()) return;
-        // ENOENT (the kernel had no such dentry) and ENOTCONN (unmounting) are fine.
-        fuse_lowlevel_notify_delete(session_, next.parent, next.child, next.name.data(),
-                                    next.name.size());
+        {
+            std::lock_guard sending(sending_);
+            if (stop.stop_requested()) return;
+            // ENOENT (the kernel had no such dentry) and ENOTCONN (unmounting) are fine.
+            const Removal& r = next.removal;
+            if (next.notice == Notice::deleted)
+                fuse_lowlevel_notify_delete(session_, r.parent, r.child, r.name.data(),
+                                            r.name.size());
+            else
+                fuse_lowlevel_notify_inval_entry(session_, r.parent, r.name.data(), r.name.size());
+        }
+        {
+            std::lock_guard lock(mutex_);
+            ++sent_;
+        }
+        done_.notify_all();
     }
 }
 

@@ -9,7 +9,9 @@
 
 #include <fuse_lowlevel.h>
 
+#include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -25,8 +27,20 @@ class Notifier {
     Notifier& operator=(const Notifier&) = delete;
     ~Notifier() = default;  // joins the thread (after stop() and the unmount)
 
+    enum class Notice {
+        deleted,  // the server removed the name
+        expired,  // the name stays, but the kernel must ask again (its entry timeout changed)
+    };
+
     void start(fuse_session* session);
-    void push(Removal removal);
+
+    // Queues a notice; returns its ticket for wait().
+    std::uint64_t push(Removal removal, Notice notice = Notice::deleted);
+
+    // Waits until the notice with `ticket` reached the kernel; false on timeout. For a
+    // request handler that must not reply before the kernel forgot an entry: the bound
+    // keeps it from deadlocking on a directory lock held by a process waiting for us.
+    bool wait(std::uint64_t ticket, std::chrono::milliseconds timeout);
 
     // Stops sending. Call before the session's device is closed: once it returns, the
     // thread writes nothing more to the device.
@@ -38,7 +52,14 @@ class Notifier {
     fuse_session* session_ = nullptr;
     std::mutex mutex_;
     std::condition_variable_any wake_;
-    std::deque<Removal> queue_;
+    std::condition_variable done_;
+    struct Entry {
+        Removal removal;
+        Notice notice;
+    };
+    std::deque<Entry> queue_;
+    std::uint64_t pushed_ = 0;
+    std::uint64_t sent_ = 0;
     std::timed_mutex sending_;  // held while a notification is in the kernel
     std::jthread thread_;
 };

@@ -192,8 +192,6 @@ void sp_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     }
     open_handle(fs, inode, fi);
     fuse_entry_param e = entry_of(fs, *inode);
-    // The kernel drops one link itself on an O_TMPFILE file, so announce one.
-    if (name == anonymous_name) e.attr.st_nlink = 1;
     if (fuse_reply_create(req, &e, fi) != 0) {
         std::unique_ptr<Handle> handle(&handle_of(fi));
         fs.tree.release(*inode);

@@ -329,6 +329,11 @@ Lifetime Tree::lifetime(const Inode& inode) const {
     return inode.lifetime;
 }
 
+std::vector<std::pair<Ino, std::string>> Tree::names_of(const Inode& inode) const {
+    std::shared_lock lock(mutex_);
+    return inode.names;
+}
+
 int Tree::set_lifetime(Inode& inode, Lifetime lifetime) {
     if (!inode.is_reg() && !inode.is_dir()) return EINVAL;
     std::unique_lock lock(mutex_);

@@ -92,6 +92,8 @@ class Tree {
 
     // The lifetime in force for a regular file, or inherited by a directory's new entries.
     Lifetime lifetime(const Inode& inode) const;
+    // Where a non-directory is linked: (parent, name) pairs.
+    std::vector<std::pair<Ino, std::string>> names_of(const Inode& inode) const;
     // EINVAL for inodes that have no lifetime (symlinks, special files).
     int set_lifetime(Inode& inode, Lifetime lifetime);
 

@@ -3,6 +3,7 @@
 #include <sys/xattr.h>
 
 #include <cerrno>
+#include <chrono>
 #include <mutex>
 #include <optional>
 
@@ -30,6 +31,20 @@ std::optional<Lifetime> parse_lifetime(std::string_view value) {
     return std::nullopt;
 }
 
+// A regular file that becomes lifetime-close may have names the kernel caches for
+// long: have them expired before replying, so that the file's last close is seen at once.
+int change_lifetime(Filesystem& fs, Inode& inode, Lifetime lifetime) {
+    bool to_close =
+        inode.is_reg() && lifetime == Lifetime::close && fs.tree.lifetime(inode) == Lifetime::mount;
+    if (int err = fs.tree.set_lifetime(inode, lifetime)) return err;
+    if (!to_close) return 0;
+    std::uint64_t ticket = 0;
+    for (auto& [parent, name] : fs.tree.names_of(inode))
+        ticket = fs.notifier.push({parent, inode.ino, std::move(name)}, Notifier::Notice::expired);
+    if (ticket) fs.notifier.wait(ticket, std::chrono::milliseconds(500));
+    return 0;
+}
+
 }  // namespace
 
 int set_xattr(Filesystem& fs, Inode& inode, std::string_view name, std::string_view value,
@@ -37,7 +52,7 @@ int set_xattr(Filesystem& fs, Inode& inode, std::string_view name, std::string_v
     if (name == lifetime_xattr) {
         auto lifetime = parse_lifetime(value);
         if (!lifetime) return EINVAL;
-        return fs.tree.set_lifetime(inode, *lifetime);
+        return change_lifetime(fs, inode, *lifetime);
     }
     if (int err = check_name(name)) return err;
     if (value.size() > xattr_size_max) return E2BIG;
@@ -74,7 +89,7 @@ int get_xattr(Filesystem& fs, Inode& inode, std::string_view name, std::string& 
 }
 
 int remove_xattr(Filesystem& fs, Inode& inode, std::string_view name) {
-    if (name == lifetime_xattr) return fs.tree.set_lifetime(inode, fs.default_lifetime);
+    if (name == lifetime_xattr) return change_lifetime(fs, inode, fs.default_lifetime);
     if (int err = check_name(name)) return err;
     std::lock_guard lock(inode.mutex);
     auto it = inode.xattrs.find(name);
