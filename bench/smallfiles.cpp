@@ -295,16 +295,16 @@ void tempfile_pattern(const std::string& path, unsigned long count, size_t size,
                                  (unlink ? "" : ": the close did not remove them"));
 }
 
-// A read-only shared mapping, unmapped on destruction.
+// A read-only shared mapping, unmapped on destruction; get() is MAP_FAILED if refused.
 class Mapping {
 public:
-    Mapping(int fd, size_t size, const std::string& name)
-        : addr_(::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0)), size_(size) {
-        if (addr_ == MAP_FAILED) fail("mmap " + name);
-    }
+    Mapping(int fd, size_t size)
+        : addr_(::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0)), size_(size) {}
     Mapping(const Mapping&) = delete;
     Mapping& operator=(const Mapping&) = delete;
-    ~Mapping() { ::munmap(addr_, size_); }
+    ~Mapping() {
+        if (addr_ != MAP_FAILED) ::munmap(addr_, size_);
+    }
     void* get() const { return addr_; }
 
 private:
@@ -312,46 +312,53 @@ private:
     size_t size_;
 };
 
-// mincore needs a mapping; mapping does not fault pages in, so it does not disturb them.
-unsigned long resident_pages(int fd, size_t size, const std::string& name) {
-    if (size == 0) return 0;
-    Mapping mapping(fd, size, name);
-    size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-    std::vector<unsigned char> vec((size + page - 1) / page);
-    if (::mincore(mapping.get(), size, vec.data()) != 0) fail("mincore " + name);
-    unsigned long count = 0;
-    for (unsigned char v : vec) count += v & 1;
-    return count;
-}
+// A file opened to look at its page cache.
+struct CachedFile {
+    explicit CachedFile(const std::string& file_path) : path(file_path) {
+        if (!fd) fail("open " + path);
+        struct stat st{};
+        if (::fstat(fd.get(), &st) != 0) fail("stat " + path);
+        size = static_cast<size_t>(st.st_size);
+        pages = (size + page_size - 1) / page_size;
+    }
+
+    // The number of pages in the page cache, as fincore counts them, or "-" when the file
+    // cannot be mapped (a driver may refuse shared mappings, e.g. for direct I/O files).
+    // Mapping does not fault pages in, so it does not disturb what it counts.
+    std::string resident() const {
+        if (size == 0) return "0";
+        Mapping mapping(fd.get(), size);
+        if (mapping.get() == MAP_FAILED) return "-";
+        std::vector<unsigned char> vec(pages);
+        if (::mincore(mapping.get(), size, vec.data()) != 0) fail("mincore " + path);
+        unsigned long count = 0;
+        for (unsigned char v : vec) count += v & 1;
+        return std::to_string(count);
+    }
+
+    std::string path;
+    FileDescriptor fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+    size_t page_size = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    size_t size = 0;
+    size_t pages = 0;
+};
 
 void resident(const std::string& path) {
-    FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) fail("open " + path);
-    struct stat st{};
-    if (::fstat(fd.get(), &st) != 0) fail("stat " + path);
-    auto size = static_cast<size_t>(st.st_size);
-    size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-    std::printf("pages=%zu resident=%lu\n", (size + page - 1) / page,
-                resident_pages(fd.get(), size, path));
+    CachedFile file(path);
+    std::printf("pages=%zu resident=%s\n", file.pages, file.resident().c_str());
 }
 
 void evict(const std::string& path) {
-    FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) fail("open " + path);
-    struct stat st{};
-    if (::fstat(fd.get(), &st) != 0) fail("stat " + path);
-    auto size = static_cast<size_t>(st.st_size);
-    size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-    unsigned long before = resident_pages(fd.get(), size, path);
+    CachedFile file(path);
+    std::string before = file.resident();
     // DONTNEED only drops clean pages: write back anything dirty first.
-    if (::fdatasync(fd.get()) != 0) fail("fdatasync " + path);
-    if (int rc = ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_DONTNEED); rc != 0) {
+    if (::fdatasync(file.fd.get()) != 0) fail("fdatasync " + path);
+    if (int rc = ::posix_fadvise(file.fd.get(), 0, 0, POSIX_FADV_DONTNEED); rc != 0) {
         errno = rc;
         fail("posix_fadvise " + path);
     }
-    unsigned long after = resident_pages(fd.get(), size, path);
-    std::printf("pages=%zu resident_before=%lu resident_after=%lu\n", (size + page - 1) / page,
-                before, after);
+    std::printf("pages=%zu resident_before=%s resident_after=%s\n", file.pages, before.c_str(),
+                file.resident().c_str());
 }
 
 int run_timed(char** argv, DaemonProbe& probe) {

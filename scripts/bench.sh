@@ -359,6 +359,7 @@ mode=full
 log "spoolfs bench ($mode): $rounds rounds, tmpfs then spoolfs each round, ${phase_timeout}s per phase"
 log "work dir $work, spoolfs pid $daemon_pid, commit $commit"
 
+load_before=$(cut -d' ' -f1 /proc/loadavg)
 failures=0
 for workload in seq rand files tree git tempfile; do
     n=$rounds
@@ -383,7 +384,8 @@ done
 
 # Per row and side: the median of the rounds (FAIL if any round failed); the ratio is
 # spoolfs/tmpfs for rates and tmpfs/spoolfs for times, so above 1 means spoolfs is faster.
-# The daemon's CPU seconds are the median of its rounds, its peak RSS the largest.
+# The daemon's CPU seconds are the median of its rounds, its peak RSS the largest. The
+# spread, (max - min) / median of the rounds, flags rows too noisy to quote.
 table=$(
     for id in "${rows[@]}"; do
         printf '%s\t%s\t%s\t' "$id" "${row_unit[$id]}" "${row_label[$id]}"
@@ -402,14 +404,23 @@ table=$(
                 if (side == "spoolfs" && $4 != "-") { cpu[++ncpu] = $4; if ($5 > hwm) hwm = $5 }
             }
             END {
+                spread = 0
                 for (s = 0; s < 2; s++) {
                     side = s ? "spoolfs" : "tmpfs"
                     if (fail[side] || !n[side]) { printf "FAIL\t"; continue }
-                    for (i = 1; i <= n[side]; i++) l[i] = v[side, i]
-                    printf "%.6g\t", median(l, n[side])
+                    lo = hi = v[side, 1]
+                    for (i = 1; i <= n[side]; i++) {
+                        l[i] = v[side, i]
+                        if (l[i] < lo) lo = l[i]
+                        if (l[i] > hi) hi = l[i]
+                    }
+                    m = median(l, n[side])
+                    printf "%.6g\t", m
+                    if (m > 0 && (hi - lo) / m > spread) spread = (hi - lo) / m
                 }
-                if (ncpu) printf "%.2f\t%.0f\n", median(cpu, ncpu), hwm / 1024
-                else printf "-\t-\n"
+                if (ncpu) printf "%.2f\t%.0f\t", median(cpu, ncpu), hwm / 1024
+                else printf "-\t-\t"
+                printf "%.0f\n", 100 * spread
             }' "$results"
     done
 )
@@ -432,14 +443,17 @@ ratio() { # tmpfs spoolfs unit
 
 header=("workload" "tmpfs" "spoolfs" "ratio" "daemon CPU s" "daemon peak RSS MiB")
 lines=()
-while IFS=$'\t' read -r id unit label t s cpu hwm; do
+noisy=()
+while IFS=$'\t' read -r id unit label t s cpu hwm spread; do
     lines+=("$label"$'\t'"$(format_value "$t" "$unit")"$'\t'"$(format_value "$s" "$unit")"$'\t'"$(ratio "$t" "$s" "$unit")"$'\t'"$cpu"$'\t'"$hwm")
+    [ "$spread" -gt 20 ] && noisy+=("$label: $spread%")
     : "$id"
 done <<<"$table"
 
-cached_share() { # file of "side pages cached" lines -> "tmpfs N%, spoolfs M%"
+# A file of "side pages cached" lines -> "tmpfs N%, spoolfs M%" ("-": could not count).
+cached_share() {
     [ -s "$1" ] || return 0
-    awk '{ kept[$1] += $3; total[$1] += $2 } END {
+    awk '$3 != "-" { kept[$1] += $3; total[$1] += $2 } END {
         for (s in total) printf "%s %.0f%%\n", s, total[s] ? 100 * kept[s] / total[s] : 0 }' \
         "$1" | sort -r | paste -sd, - | sed 's/,/, /g'
 }
@@ -453,7 +467,8 @@ echo "spoolfs $commit vs tmpfs, $(uname -r), $(nproc) CPUs; scripts/bench.sh $mo
 echo "ratio: above 1 means spoolfs is faster (rates: spoolfs/tmpfs, times: tmpfs/spoolfs)"
 [ -n "$after_write" ] && echo "pages cached when the read after the write starts: $after_write"
 [ -n "$evictions" ] && echo "pages still cached after posix_fadvise(DONTNEED): $evictions"
-echo "run time ${SECONDS}s"
+echo "run time ${SECONDS}s; load average $load_before before, $(cut -d' ' -f1 /proc/loadavg) after" \
+    "(above $(nproc), other work competes for the CPUs)"
 echo
 if [ $markdown -eq 1 ]; then
     printf '| %s | %s | %s | %s | %s | %s |\n' "${header[@]}"
@@ -469,5 +484,10 @@ else
         IFS=$'\t' read -r -a cells <<<"$line"
         printf '%-52s %14s %14s %6s %8s %9s\n' "${cells[@]}"
     done
+fi
+if [ ${#noisy[@]} -gt 0 ]; then
+    echo
+    echo "Noisy rows: rounds differ by more than 20% of the median (max - min, either side):"
+    printf -- '- %s\n' "${noisy[@]}"
 fi
 [ $failures -eq 0 ] || { log "bench.sh: $failures workload runs failed"; exit 1; }
