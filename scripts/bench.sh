@@ -4,16 +4,16 @@
 # See docs/benchmarks.md for what each workload measures.
 #
 #   scripts/bench.sh [--quick] [--markdown] [--rounds N] [--timeout SECONDS]
-#                    [--builddir DIR] [--keep-going]
+#                    [--builddir DIR]
 #
 # Needs root (it mounts a tmpfs), fio, git, tar, meson, ninja, fusermount3.
 # Progress goes to stderr, the table to stdout. Everything it creates lives in one
 # fresh temporary directory, removed on exit; both mounts are always unmounted.
 set -euo pipefail
 
-usage() {
+usage() { # exit status
     sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
-    exit 2
+    exit "$1"
 }
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,8 +29,8 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=${2:?--rounds needs a number}; shift ;;
     --timeout) phase_timeout=${2:?--timeout needs seconds}; shift ;;
     --builddir) builddir=${2:?--builddir needs a directory}; shift ;;
-    -h | --help) usage ;;
-    *) echo "bench.sh: unknown argument $1" >&2; usage ;;
+    -h | --help) usage 0 ;;
+    *) echo "bench.sh: unknown argument $1" >&2; usage 2 ;;
     esac
     shift
 done
@@ -64,10 +64,11 @@ done
 
 # A release build of its own, never the developers' build/.
 if [ ! -f "$builddir/build.ninja" ]; then
-    meson setup "$builddir" --buildtype=release >/dev/null ||
-        die "meson setup $builddir failed"
+    output=$(meson setup "$builddir" "$root" --buildtype=release 2>&1) ||
+        die "meson setup $builddir failed:"$'\n'"$(tail -n 20 <<<"$output")"
 fi
-ninja -C "$builddir" -j2 fs/spoolfs bench/smallfiles >/dev/null || die "build in $builddir failed"
+output=$(ninja -C "$builddir" -j2 fs/spoolfs bench/smallfiles 2>&1) ||
+    die "build in $builddir failed:"$'\n'"$(tail -n 20 <<<"$output")"
 spoolfs=$builddir/fs/spoolfs
 smallfiles=$builddir/bench/smallfiles
 
