@@ -71,6 +71,8 @@ output=$(ninja -C "$builddir" -j2 fs/spoolfs bench/smallfiles 2>&1) ||
     die "build in $builddir failed:"$'\n'"$(tail -n 20 <<<"$output")"
 spoolfs=$builddir/fs/spoolfs
 smallfiles=$builddir/bench/smallfiles
+build_seconds=$SECONDS
+SECONDS=0
 
 # ---- mounts, always undone -------------------------------------------------------------
 
@@ -468,7 +470,7 @@ echo "spoolfs $commit vs tmpfs, $(uname -r), $(nproc) CPUs; scripts/bench.sh $mo
 echo "ratio: above 1 means spoolfs is faster (rates: spoolfs/tmpfs, times: tmpfs/spoolfs)"
 [ -n "$after_write" ] && echo "pages cached when the read after the write starts: $after_write"
 [ -n "$evictions" ] && echo "pages still cached after posix_fadvise(DONTNEED): $evictions"
-echo "run time ${SECONDS}s; load average $load_before before, $(cut -d' ' -f1 /proc/loadavg) after" \
+echo "run time ${SECONDS}s (build ${build_seconds}s); load average $load_before before, $(cut -d' ' -f1 /proc/loadavg) after" \
     "(above $(nproc), other work competes for the CPUs)"
 echo
 if [ $markdown -eq 1 ]; then
