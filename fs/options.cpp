@@ -487,7 +487,7 @@ ParseResult parse_options(int argc, char** argv) {
 }
 
 void print_help(std::FILE* out) {
-    const double ram_gib = static_cast<double>(physical_ram()) / (1u << 30);
+    const double half_ram_gib = static_cast<double>(physical_ram() / 2) / (1u << 30);
     std::fprintf(out, R"(usage: spoolfs [options] [SOURCE] MOUNTPOINT
        spoolfs --stats MOUNTPOINT
 
@@ -501,8 +501,8 @@ General options:
     -V, --version          print the version and exit
     -f                     stay in the foreground (default: daemonize)
     -d, -o debug           print every request; implies -f
-    -s                     single-threaded request loop (default: multi-threaded)
-    --stats                print the statistics of the spoolfs mounted on MOUNTPOINT
+    -s                     one request thread (default: several)
+    --stats                print the statistics of the spoolfs on MOUNTPOINT
     -o OPT[,OPT...]        mount options, below
 
 spoolfs options (tmpfs's names where tmpfs has the knob):
@@ -511,15 +511,17 @@ spoolfs options (tmpfs's names where tmpfs has the knob):
     -o nr_inodes=N         most inodes, K/M/G/T suffix allowed; 0 means no limit
                            (default: half the pages of RAM, as tmpfs: %llu)
     -o mode=OCTAL          mode of the root directory (default: 1777)
-    -o uid=N               owner of the root directory (default: the mounting user)
-    -o gid=N               group of the root directory (default: the mounting user's)
+    -o uid=N               owner of the root directory
+                           (default: the mounting user)
+    -o gid=N               group of the root directory
+                           (default: the mounting user's)
     -o ram=SIZE            RAM budget for file data; more spills to disk
                            (default: 50%% of RAM, %.1fG)
     -o spool=SIZE          a single file larger than this rolls over to disk
                            (default: 0, only the RAM budget decides)
-    -o spill_dir=DIR       where rolled-over data goes, as anonymous files; never
-                           inside MOUNTPOINT (default: /var/tmp if usable, else
-                           the temporary directory: $TMPDIR, /tmp, ...)
+    -o spill_dir=DIR       where rolled-over data goes, as anonymous files;
+                           never inside MOUNTPOINT (default: /var/tmp if usable,
+                           else the temporary directory: $TMPDIR, /tmp, ...)
     -o lifetime=close|mount
                            close: a file vanishes when its last handle closes;
                            mount: it lives until unlinked or unmounted
@@ -531,11 +533,11 @@ spoolfs options (tmpfs's names where tmpfs has the knob):
   too), or N%% of physical RAM.
 
 FUSE options, passed to libfuse (default: off unless stated):
-    -o allow_other         let every user access the mount (needs user_allow_other
-                           in /etc/fuse.conf unless root)
+    -o allow_other         let every user access the mount (unless root, needs
+                           user_allow_other in /etc/fuse.conf)
     -o allow_root          let root access the mount too (not with allow_other)
     -o auto_unmount        unmount when the spoolfs process dies
-    -o fsname=NAME         source shown in mount tables (default: SOURCE, spoolfs)
+    -o fsname=NAME         source shown in mount tables (default: SOURCE)
     -o subtype=NAME        type shown as fuse.NAME (default: spoolfs)
     -o max_read=N          largest read request in bytes (default: the kernel's)
     -o ro, rw              read-only or read-write (default: rw)
@@ -552,7 +554,7 @@ FUSE options, passed to libfuse (default: off unless stated):
   nofail, _netdev, user, users, nouser and x-* are accepted for mount(8) and
   fstab, and ignored.
 )",
-                 static_cast<unsigned long long>(physical_pages() / 2), ram_gib);
+                 static_cast<unsigned long long>(physical_pages() / 2), half_ram_gib);
     std::fflush(out);
 }
 

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <sstream>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -632,7 +633,15 @@ TEST_CASE("--help and -h print every option with its default, exit 0") {
         CHECK(r.out.find("-o lifetime=mount") != std::string::npos);
         CHECK(r.out.find("(default: close)") != std::string::npos);
         CHECK(r.out.find("(default: 1777)") != std::string::npos);
-        CHECK(r.out.find("50% of RAM") != std::string::npos);
+        char half_ram[64];
+        std::snprintf(half_ram, sizeof half_ram, "(default: 50%% of RAM, %.1fG)",
+                      static_cast<double>(ram_bytes() / 2) / (1u << 30));
+        CHECK(r.out.find(half_ram) != std::string::npos);
+        std::istringstream lines(r.out);
+        for (std::string line; std::getline(lines, line);) {
+            INFO(line);
+            CHECK(line.size() <= 80);
+        }
     }
 }
 
