@@ -1,7 +1,9 @@
 // Tests of the spoolfs command line: defaults, every option, sizes, every error path
 // (exit status 2 and one line on stderr naming the problem), and what reaches libfuse.
 // Nothing is mounted; mount points and spill directories are fresh temporary directories.
+#ifndef FUSE_USE_VERSION
 #define FUSE_USE_VERSION 314
+#endif
 #include <fuse_lowlevel.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
