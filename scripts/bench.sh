@@ -89,7 +89,10 @@ is_mounted() { awk -v m="$1" '$2 == m { found = 1 } END { exit !found }' /proc/s
 cleanup() {
     set +e
     trap - INT TERM
-    [ -n "$job_pid" ] && kill -TERM -- "-$job_pid" 2>/dev/null
+    if [ -n "$job_pid" ]; then
+        kill -TERM -- "-$job_pid" 2>/dev/null
+        for _ in $(seq 50); do kill -0 "$job_pid" 2>/dev/null || break; sleep 0.1; done
+    fi
     if is_mounted "$mnt_spoolfs"; then
         if ! timeout 10 fusermount3 -u "$mnt_spoolfs" 2>/dev/null; then
             # Busy or hung: abort the connection so nothing can block, then detach.
@@ -116,6 +119,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# /proc/self/mounts escapes white space, and is_mounted compares paths verbatim.
+case $work in *[[:space:]]*) die "the temporary directory $work has white space in its path" ;; esac
 mount -t tmpfs -o mode=1777 spoolfs-bench "$mnt_tmpfs" || die "cannot mount a tmpfs"
 "$spoolfs" -f -o lifetime=mount,fsname=spoolfs-bench "$mnt_spoolfs" 2>"$work/spoolfs.log" &
 daemon_pid=$!
