@@ -72,6 +72,7 @@ std::uint64_t SpooledTemporaryFile::tell() {
 }
 
 std::uint64_t SpooledTemporaryFile::truncate(std::optional<std::uint64_t> size) {
+    check_open();
     std::uint64_t new_size = size ? *size : tell();
     if (exceeds_max_size(new_size)) rollover();
     if (rolled())

@@ -72,11 +72,9 @@ TEST_CASE("mkstemp's defaults are gettempdir() and the prefix tmp") {
 
 TEST_CASE("a relative dir gives an absolute path") {
     Scratch scratch;
-    fs::path old_cwd = fs::current_path();
-    fs::current_path(scratch.path());
+    tempfile_test::ScopedCwd cwd(scratch.path());
     tempfile::MkstempResult file = tempfile::mkstemp({.dir = "."});
     fs::path dir = tempfile::mkdtemp({.dir = "."});
-    fs::current_path(old_cwd);
     CHECK(name_problem(file.path, scratch.path(), "tmp", "") == "");
     CHECK(name_problem(dir, scratch.path(), "tmp", "") == "");
 }

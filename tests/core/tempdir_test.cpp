@@ -96,12 +96,9 @@ TEST_CASE("no usable candidate is ENOENT") {
 
 TEST_CASE("a relative candidate comes back absolute") {
     Scratch scratch;
-    fs::path old_cwd = fs::current_path();
-    fs::current_path(scratch.path());
+    tempfile_test::ScopedCwd cwd(scratch.path());
     std::vector<fs::path> candidates{"."};
-    fs::path found = tempfile::detail::default_tempdir(candidates);
-    fs::current_path(old_cwd);
-    CHECK(found == scratch.path());
+    CHECK(tempfile::detail::default_tempdir(candidates) == scratch.path());
 }
 
 TEST_CASE("gettempdir is an absolute, writable directory") {

@@ -88,6 +88,15 @@ ScopedUmask::~ScopedUmask() {
     ::umask(previous_);
 }
 
+ScopedCwd::ScopedCwd(const std::filesystem::path& dir)
+    : previous_(std::filesystem::current_path()) {
+    std::filesystem::current_path(dir);
+}
+
+ScopedCwd::~ScopedCwd() {
+    std::filesystem::current_path(previous_);
+}
+
 ScopedEnv::ScopedEnv(std::string name, std::optional<std::string> value) : name_(std::move(name)) {
     if (const char* old = std::getenv(name_.c_str())) previous_ = old;
     if (value)

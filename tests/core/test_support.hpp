@@ -54,6 +54,18 @@ class ScopedUmask {
     mode_t previous_;
 };
 
+// Changes the working directory; restores it when destroyed.
+class ScopedCwd {
+  public:
+    explicit ScopedCwd(const std::filesystem::path& dir);
+    ~ScopedCwd();
+    ScopedCwd(const ScopedCwd&) = delete;
+    ScopedCwd& operator=(const ScopedCwd&) = delete;
+
+  private:
+    std::filesystem::path previous_;
+};
+
 // Sets (or with std::nullopt unsets) an environment variable; restores it when destroyed.
 class ScopedEnv {
   public:
