@@ -14,12 +14,12 @@
 //   smallfiles time [--daemon-pid PID] -- COMMAND [ARG...]
 //       Runs COMMAND (stdout to /dev/null) and times it.
 //
-// Every phase prints one line on stdout:
+// files, tempfile and time print one line per phase on stdout:
 //   phase=NAME ops=N seconds=S daemon_cpu=C daemon_hwm_kib=K
 // seconds from CLOCK_MONOTONIC; daemon_cpu is the utime+stime delta of PID (from
 // /proc/PID/stat) and daemon_hwm_kib its VmHWM, reset before the phase by writing 5 to
-// /proc/PID/clear_refs ("-" for both without --daemon-pid). Errors go to stderr with
-// exit status 1; usage errors exit 2.
+// /proc/PID/clear_refs ("-" for both without --daemon-pid). resident and evict print one
+// line of page counts. Errors go to stderr with exit status 1; usage errors exit 2.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -74,7 +74,7 @@ unsigned long parse_number(std::string_view text, const char* what) {
 
 // The FUSE daemon's CPU time and peak RSS, sampled around each phase.
 class DaemonProbe {
-public:
+  public:
     explicit DaemonProbe(std::optional<pid_t> pid) : pid_(pid) {}
 
     void start() {
@@ -92,7 +92,7 @@ public:
         return line;
     }
 
-private:
+  private:
     std::string proc(const char* name) const {
         return "/proc/" + std::to_string(*pid_) + "/" + name;
     }
@@ -127,7 +127,7 @@ private:
 
 // Times one phase and prints its line when done.
 class Phase {
-public:
+  public:
     Phase(DaemonProbe& probe, std::string name, unsigned long ops)
         : probe_(probe), name_(std::move(name)), ops_(ops) {
         probe_.start();
@@ -140,7 +140,7 @@ public:
         std::fflush(stdout);
     }
 
-private:
+  private:
     DaemonProbe& probe_;
     std::string name_;
     unsigned long ops_;
@@ -217,8 +217,8 @@ void small_files(const std::string& path, unsigned long count, size_t size, Daem
     Phase create(probe, "create", count);
     for (unsigned long i = 0; i < count; ++i) {
         auto name = file_name(i);
-        FileDescriptor fd(::openat(dir.get(), name.c_str(),
-                                   O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600));
+        FileDescriptor fd(
+            ::openat(dir.get(), name.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600));
         if (!fd) fail("create " + name);
         write_all(fd.get(), data.data(), size, name);
         close_checked(std::move(fd), name);
@@ -228,9 +228,10 @@ void small_files(const std::string& path, unsigned long count, size_t size, Daem
     Phase stat_phase(probe, "stat", count);
     for (unsigned long i = 0; i < count; ++i) {
         auto name = file_name(i);
-        struct stat st{};
+        struct stat st {};
         if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) fail("stat " + name);
-        if (static_cast<size_t>(st.st_size) != size) throw std::runtime_error("wrong size: " + name);
+        if (static_cast<size_t>(st.st_size) != size)
+            throw std::runtime_error("wrong size: " + name);
     }
     stat_phase.done();
 
@@ -265,8 +266,8 @@ void tempfile_pattern(const std::string& path, unsigned long count, size_t size,
     FileDescriptor dir = open_dir(path);
     if (!unlink) {
         static constexpr std::string_view close_value = "close";
-        if (::fsetxattr(dir.get(), "user.spoolfs.lifetime", close_value.data(),
-                        close_value.size(), 0) != 0)
+        if (::fsetxattr(dir.get(), "user.spoolfs.lifetime", close_value.data(), close_value.size(),
+                        0) != 0)
             fail("setxattr user.spoolfs.lifetime=close on " + path);
     }
     std::vector<char> data(size);
@@ -277,8 +278,8 @@ void tempfile_pattern(const std::string& path, unsigned long count, size_t size,
         // A fresh name each time, as mkstemp's random names are.
         auto name = file_name(i);
         data[i % size] = static_cast<char>('a' + i % 26);
-        FileDescriptor fd(::openat(dir.get(), name.c_str(),
-                                   O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600));
+        FileDescriptor fd(
+            ::openat(dir.get(), name.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600));
         if (!fd) fail("create " + name);
         write_all(fd.get(), data.data(), size, name);
         if (read_all(fd.get(), buffer.data(), size, 0, name) != size ||
@@ -297,7 +298,7 @@ void tempfile_pattern(const std::string& path, unsigned long count, size_t size,
 
 // A read-only shared mapping, unmapped on destruction; get() is MAP_FAILED if refused.
 class Mapping {
-public:
+  public:
     Mapping(int fd, size_t size)
         : addr_(::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0)), size_(size) {}
     Mapping(const Mapping&) = delete;
@@ -307,7 +308,7 @@ public:
     }
     void* get() const { return addr_; }
 
-private:
+  private:
     void* addr_;
     size_t size_;
 };
@@ -316,7 +317,7 @@ private:
 struct CachedFile {
     explicit CachedFile(const std::string& file_path) : path(file_path) {
         if (!fd) fail("open " + path);
-        struct stat st{};
+        struct stat st {};
         if (::fstat(fd.get(), &st) != 0) fail("stat " + path);
         size = static_cast<size_t>(st.st_size);
         pages = (size + page_size - 1) / page_size;
