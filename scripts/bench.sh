@@ -470,14 +470,17 @@ evictions=$(cached_share "$work/evictions")
 
 tree_note=
 [ "$tree_rounds" = "$rounds" ] || tree_note=" ($tree_rounds for the $tree_name tree and git)"
-echo "spoolfs $commit vs tmpfs, $(uname -r), $(nproc) CPUs; scripts/bench.sh $mode run," \
-    "median of $rounds round$([ "$rounds" -eq 1 ] || echo s)$tree_note"
-echo "ratio: above 1 means spoolfs is faster (rates: spoolfs/tmpfs, times: tmpfs/spoolfs)"
-[ -n "$after_write" ] && echo "pages cached when the read after the write starts: $after_write"
-[ -n "$evictions" ] && echo "pages still cached after posix_fadvise(DONTNEED): $evictions"
-echo "run time ${SECONDS}s (build ${build_seconds}s); load average $load_before before, $(cut -d' ' -f1 /proc/loadavg) after" \
-    "(above $(nproc), other work competes for the CPUs)"
-echo
+plural=s
+[ "$rounds" -eq 1 ] && plural=
+notes=("spoolfs $commit vs tmpfs, $(uname -r), $(nproc) CPUs; scripts/bench.sh $mode run,\
+ median of $rounds round$plural$tree_note"
+    "ratio: above 1 means spoolfs is faster (rates: spoolfs/tmpfs, times: tmpfs/spoolfs)")
+[ -n "$after_write" ] && notes+=("pages cached when the read after the write starts: $after_write")
+[ -n "$evictions" ] && notes+=("pages still cached after posix_fadvise(DONTNEED): $evictions")
+notes+=("run time ${SECONDS}s (build ${build_seconds}s); load average $load_before before,\
+ $(cut -d' ' -f1 /proc/loadavg) after (above $(nproc), other work competes for the CPUs)")
+# Markdown joins adjacent lines into one paragraph: separate them.
+if [ $markdown -eq 1 ]; then printf '%s\n\n' "${notes[@]}"; else printf '%s\n' "${notes[@]}" ''; fi
 if [ $markdown -eq 1 ]; then
     printf '| %s | %s | %s | %s | %s | %s |\n' "${header[@]}"
     echo '|---|--:|--:|--:|--:|--:|'
