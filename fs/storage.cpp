@@ -43,8 +43,9 @@ std::int64_t steady_now() {
 
 Storage::Storage(Config config) : config_(std::move(config)) {}
 
+// Blocks really held: RAM chunks, or the spill file's allocated blocks (holes are free).
 std::uint64_t Storage::footprint(const tempfile::Spool& spool) {
-    return spool.rolled() ? spool.size() : spool.ram_bytes();
+    return spool.rolled() ? spool.allocated_bytes() : spool.ram_bytes();
 }
 
 bool Storage::reserve(std::uint64_t bytes) {
@@ -148,7 +149,7 @@ int Storage::make_room(Inode& self, std::uint64_t bytes, bool& reserved) {
 template <typename Op>
 int Storage::allocating(Inode& inode, std::uint64_t worst, Op&& op) {
     bool reserved = false;
-    if (!inode.data.rolled()) {
+    if (!inode.data.rolled() && worst > 0) {
         if (int err = make_room(inode, worst, reserved)) return err;
     }
     int err = guarded(op);
@@ -175,31 +176,34 @@ int Storage::read(Inode& inode, std::span<std::byte> buf, std::uint64_t offset, 
     return guarded([&] { done = inode.data.pread(buf, offset); });
 }
 
+std::uint64_t Storage::cost(const Inode& inode, std::uint64_t offset, std::uint64_t length) {
+    if (!inode.data.rolled()) return inode.data.ram_growth(offset, length);
+    // On disk: nothing for a range that is all data already, else at most its length.
+    std::uint64_t end = offset + length;
+    bool all_data =
+        end <= inode.data.size() && inode.data.seek_hole(offset).value_or(offset) >= end;
+    return all_data ? 0 : length;
+}
+
 int Storage::write(Inode& inode, std::span<const std::byte> data, std::uint64_t offset,
                    std::size_t& done) {
     done = 0;
     if (offset > max_file_size || data.size() > max_file_size - offset) return EFBIG;
     inode.last_use.store(steady_now(), std::memory_order_relaxed);
-    // Fast path: room for the worst case (every byte newly allocated, plus the chunk
-    // rounding of both ends).
-    std::uint64_t worst = data.size() + 2 * tempfile::Spool::chunk_size;
-    if (reserve(worst)) {
-        int err = allocating(inode, worst, [&] { done = inode.data.pwrite(data, offset); });
-        unreserve(worst);
+    std::uint64_t need = cost(inode, offset, data.size());
+    if (reserve(need)) {
+        int err = allocating(inode, need, [&] { done = inode.data.pwrite(data, offset); });
+        unreserve(need);
         return err;
     }
-    // Near the size= limit: go chunk by chunk and stop where nothing more fits, as
-    // tmpfs stops at the page that does not fit. Overwriting data already held costs
-    // nothing.
-    constexpr std::uint64_t step = tempfile::Spool::chunk_size;
+    // Near the size= limit: write what fits, page by page, as tmpfs does.
+    constexpr std::uint64_t page = 4096;
     while (done < data.size()) {
         std::uint64_t at = offset + done;
-        std::size_t n = std::min<std::uint64_t>(data.size() - done, step - at % step);
-        bool overwrite = at + n <= inode.data.size() && !inode.data.rolled() &&
-                         inode.data.seek_hole(at).value_or(at) >= at + n;
-        std::uint64_t need = overwrite ? 0 : step;
+        std::size_t n = std::min<std::uint64_t>(data.size() - done, page - at % page);
+        need = cost(inode, at, n);
         if (!reserve(need)) break;
-        int err = allocating(inode, step, [&] { inode.data.pwrite(data.subspan(done, n), at); });
+        int err = allocating(inode, need, [&] { inode.data.pwrite(data.subspan(done, n), at); });
         unreserve(need);
         if (err) return done ? 0 : err;
         done += n;
@@ -227,10 +231,10 @@ int Storage::fallocate(Inode& inode, int mode, std::uint64_t offset, std::uint64
         err = guarded([&] { inode.data.zero_range(offset, length, keep_size); });
     } else {
         if (mode & ~FALLOC_FL_KEEP_SIZE) return EOPNOTSUPP;
-        std::uint64_t worst = length + 2 * tempfile::Spool::chunk_size;
-        if (!reserve(worst)) return ENOSPC;
-        err = allocating(inode, worst, [&] { inode.data.allocate(offset, length, keep_size); });
-        unreserve(worst);
+        std::uint64_t need = cost(inode, offset, length);
+        if (!reserve(need)) return ENOSPC;
+        err = allocating(inode, need, [&] { inode.data.allocate(offset, length, keep_size); });
+        unreserve(need);
         return err;
     }
     settle(inode);

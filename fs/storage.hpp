@@ -76,6 +76,8 @@ class Storage {
 
   private:
     static std::uint64_t footprint(const tempfile::Spool& spool);
+    // What writing the range adds to the file's footprint.
+    static std::uint64_t cost(const Inode& inode, std::uint64_t offset, std::uint64_t length);
     void settle(Inode& inode);
     bool reserve(std::uint64_t bytes);
     void unreserve(std::uint64_t bytes);
@@ -84,7 +86,7 @@ class Storage {
     // other files (or `self`) over. false: nothing left to roll over.
     int make_room(Inode& self, std::uint64_t bytes, bool& reserved);
     Inode* lock_victim(Inode& self, std::unique_lock<std::mutex>& lock);
-    // Runs `op`, which allocates at most `worst` bytes, within both limits.
+    // Runs `op`, which allocates `worst` bytes of RAM at most, within the RAM budget.
     template <typename Op>
     int allocating(Inode& inode, std::uint64_t worst, Op&& op);
     void given_back(std::uint64_t bytes);

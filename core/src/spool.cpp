@@ -393,6 +393,36 @@ std::optional<std::uint64_t> Spool::seek_hole(std::uint64_t offset) const {
     return std::min(size_, std::max(offset, index * chunk_size));
 }
 
+std::uint64_t Spool::ram_growth(std::uint64_t offset, std::uint64_t length) const {
+    if (rolled() || length == 0) return 0;
+    const std::uint64_t end = offset + length;
+    const std::uint64_t first = offset / chunk_size;
+    const std::uint64_t last = (end - 1) / chunk_size;
+    std::uint64_t growth = 0;
+    // Mirrors reserve_range(): every chunk but the last is filled to chunk_size; a chunk
+    // right after a full one is taken whole.
+    bool previous_full = false;
+    auto pos = chunks_.lower_bound(first);
+    if (pos != chunks_.begin()) {
+        const auto prev = std::prev(pos);
+        previous_full = prev->first + 1 == first && prev->second.capacity == chunk_size;
+    }
+    for (std::uint64_t index = first; index <= last; ++index) {
+        const std::size_t e = index == last ? end - index * chunk_size : chunk_size;
+        while (pos != chunks_.end() && pos->first < index) ++pos;
+        const std::size_t old =
+            pos != chunks_.end() && pos->first == index ? pos->second.capacity : 0;
+        std::size_t capacity = old;
+        if (old < e) {
+            capacity =
+                previous_full ? chunk_size : std::clamp(std::bit_ceil(e), min_capacity, chunk_size);
+            growth += capacity - old;
+        }
+        previous_full = capacity == chunk_size;
+    }
+    return growth;
+}
+
 std::uint64_t Spool::allocated_bytes() const {
     if (!file_) return ram_bytes_;
     return static_cast<std::uint64_t>(sys::status(file_.get()).st_blocks) * 512;

@@ -79,6 +79,11 @@ class Spool {
     // Bytes of storage actually allocated, RAM or disk: what st_blocks reports.
     std::uint64_t allocated_bytes() const;
 
+    // Bytes of RAM a pwrite() or allocate() of [offset, offset + length) would add to
+    // ram_bytes(): exact, so that a caller can charge a budget before writing. 0 once
+    // rolled over.
+    std::uint64_t ram_growth(std::uint64_t offset, std::uint64_t length) const;
+
     bool rolled() const noexcept { return static_cast<bool>(file_); }
 
     // Moves the data into a new anonymous file (mode 0600) in the directory `dirfd`.
