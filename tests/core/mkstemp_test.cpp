@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "anonymous_file.hpp"
 #include "name_source.hpp"
 #include "tempfile/tempfile.hpp"
 #include "test_support.hpp"
@@ -156,6 +157,10 @@ TEST_CASE("after max_tries taken names, creation fails with EEXIST") {
     }
     SECTION("NamedTemporaryFile") {
         CHECK(error_of([&] { tempfile::NamedTemporaryFile({.dir = scratch.path()}); }) ==
+              std::errc::file_exists);
+    }
+    SECTION("TemporaryFile's create-then-unlink fallback") {
+        CHECK(error_of([&] { tempfile::detail::create_then_unlink(scratch.path(), {}); }) ==
               std::errc::file_exists);
     }
     CHECK(drawn == tempfile::max_tries);
