@@ -15,6 +15,7 @@
 #include <limits>
 #include <new>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 namespace tempfile {
@@ -140,6 +141,25 @@ void zero_outside(std::byte* p, std::size_t from, std::size_t to, std::size_t ke
 }
 
 }  // namespace
+
+Spool::Spool(Spool&& other) noexcept
+    : chunks_(std::move(other.chunks_)),
+      size_(std::exchange(other.size_, 0)),
+      ram_bytes_(std::exchange(other.ram_bytes_, 0)),
+      file_(std::move(other.file_)) {
+    other.chunks_.clear();
+}
+
+Spool& Spool::operator=(Spool&& other) noexcept {
+    if (this != &other) {
+        chunks_ = std::move(other.chunks_);
+        other.chunks_.clear();
+        size_ = std::exchange(other.size_, 0);
+        ram_bytes_ = std::exchange(other.ram_bytes_, 0);
+        file_ = std::move(other.file_);
+    }
+    return *this;
+}
 
 Spool::ChunkMap::iterator Spool::reserve_chunk(ChunkMap::iterator pos, std::uint64_t index,
                                                std::size_t end, std::size_t write_begin,

@@ -592,7 +592,7 @@ TEST_CASE("a failed write to the rolled-over file keeps the size and the bytes b
     CHECK(spool.size() == 2 * chunk_bytes + 10);
 }
 
-TEST_CASE("a moved spool keeps its data and its file") {
+TEST_CASE("a moved spool keeps its data and its file; the moved-from one is empty") {
     TempDir dir;
     const bool rolled = GENERATE(false, true);
     CAPTURE(rolled);
@@ -603,6 +603,11 @@ TEST_CASE("a moved spool keeps its data and its file") {
     Spool moved(std::move(spool));
     CHECK(moved.fd() == fd);
     CHECK(contents(moved) == pattern(chunk_bytes + 1));
+    // The moved-from spool is empty and in RAM, charged for nothing.
+    CHECK(spool.size() == 0);  // NOLINT(bugprone-use-after-move)
+    CHECK(spool.ram_bytes() == 0);
+    CHECK_FALSE(spool.rolled());
+    CHECK(read(spool, 0, 10).empty());
     Spool assigned;
     assigned = std::move(moved);
     CHECK(assigned.fd() == fd);

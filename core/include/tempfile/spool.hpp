@@ -36,8 +36,9 @@ class Spool {
     static constexpr std::size_t chunk_size = 64 * 1024;
 
     Spool() = default;
-    Spool(Spool&&) noexcept = default;
-    Spool& operator=(Spool&&) noexcept = default;
+    // A moved-from Spool is empty, in RAM.
+    Spool(Spool&& other) noexcept;
+    Spool& operator=(Spool&& other) noexcept;
     Spool(const Spool&) = delete;
     Spool& operator=(const Spool&) = delete;
     ~Spool() = default;
@@ -95,7 +96,7 @@ class Spool {
     void rollover(FileDescriptor file);
 
     // The backing file's descriptor, or -1 while the data is in RAM. Stays owned by the
-    // Spool.
+    // Spool. A change of size made through it directly is not seen by size().
     int fd() const noexcept { return file_.get(); }
 
   private:
