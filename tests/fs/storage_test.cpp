@@ -289,11 +289,9 @@ TEST_CASE("size=: writes past the limit are short or ENOSPC and never damage dat
     }
 }
 
-// BUG (storage.cpp, Storage::write): near the limit a write reserves a whole 64 KiB
-// chunk, although a small file's chunk takes only 4 KiB. Filling size=1M with 4 KiB
-// files stops at 964 KiB: ENOSPC while statfs still reports 60 KiB (15 blocks) free.
-TEST_CASE("BUG: small files fill size= to the last block statfs reports",
-          "[storage][limits][bug]") {
+// A small file's chunk takes 4 KiB, not 64: 4 KiB files fill size= to the last block
+// statfs reports (with whole-chunk reservations this stopped at 964 KiB of 1 MiB).
+TEST_CASE("small files fill size= to the last block statfs reports", "[storage][limits]") {
     const std::uint64_t limit = MiB;
     Fixture f(limit);
     bool stopped = false;
@@ -313,7 +311,7 @@ TEST_CASE("BUG: small files fill size= to the last block statfs reports",
     CHECK(f.used() > limit - 4 * KiB);
 }
 
-TEST_CASE("BUG: a size= smaller than a chunk still holds a small file", "[storage][limits][bug]") {
+TEST_CASE("a size= smaller than a chunk still holds a small file", "[storage][limits]") {
     Fixture f(16 * KiB);  // 4 blocks, as statfs reports
     REQUIRE(f.storage.statfs(0, std::nullopt).f_bavail == 4);
     Written w = f.write("hello", 0);
@@ -321,10 +319,9 @@ TEST_CASE("BUG: a size= smaller than a chunk still holds a small file", "[storag
     CHECK(w.done == 5);
 }
 
-// BUG (storage.cpp, Storage::fallocate): it reserves length + 2 chunks up front and has
-// no fallback near the limit, so with 64 KiB free it refuses 4 KiB, even of a range that
-// is already allocated (tmpfs allocates only what is missing).
-TEST_CASE("BUG: fallocate near size= succeeds when the range fits", "[storage][limits][bug]") {
+// Near size=, fallocate costs only what is missing, as on tmpfs: an allocated range is
+// free, and a new one fits in what is left.
+TEST_CASE("fallocate near size= succeeds when the range fits", "[storage][limits]") {
     const std::uint64_t limit = 256 * KiB;
     Fixture f(limit);
     const std::string data = pattern(3 * chunk, 'a');

@@ -97,9 +97,9 @@ class Fixture {
 
     std::vector<Entry> entries(Ino ino, std::uint64_t cookie = 0) const {
         std::vector<Entry> out;
-        int err = tree.readdir(
-            ino, cookie, [&](std::string_view name, Ino child, mode_t type, std::uint64_t next) {
-                out.push_back({std::string(name), child, type, next});
+        int err =
+            tree.readdir(ino, cookie, [&](std::string_view name, Inode& child, std::uint64_t next) {
+                out.push_back({std::string(name), child.ino, child.type, next});
                 return true;
             });
         REQUIRE(err == 0);
@@ -113,6 +113,8 @@ class Fixture {
             if (e.name != "." && e.name != "..") out.push_back(e.name);
         return out;
     }
+
+    std::size_t entry_count(Ino ino) const { return names(ino).size(); }
 
     int times_freed(Ino ino) const {
         auto it = freed.find(ino);
@@ -245,7 +247,7 @@ TEST_CASE("create makes every file type", "[tree]") {
     }
     CHECK(nlink(*r) == 3);  // only directories count
     CHECK(f.tree.inode_count() == 8);
-    CHECK(f.tree.entry_count(*r) == 7);
+    CHECK(f.entry_count(r->ino) == 7);
 
     // Inode numbers are never reused while the tree lives.
     std::vector<Ino> inos{file->ino, sub->ino, link->ino, fifo->ino, sock->ino, chr->ino};
@@ -284,7 +286,7 @@ TEST_CASE("create makes every file type", "[tree]") {
             CHECK(f.create_error(root, name) == EINVAL);
             CHECK(f.create_error(root, name, dir) == EINVAL);
         }
-        CHECK(f.tree.entry_count(*r) == 7);
+        CHECK(f.entry_count(r->ino) == 7);
     }
     SECTION("a setgid directory gives its group, and setgid to subdirectories") {
         InodePtr shared = f.make(root, "shared", S_IFDIR | S_ISGID | 0775);
@@ -422,8 +424,8 @@ TEST_CASE("link counts of files follow link and unlink", "[tree]") {
     REQUIRE(f.tree.unlink(a->ino, "f2") == 0);
     CHECK(nlink(*file) == 0);
     CHECK(file->names.empty());
-    CHECK(f.tree.entry_count(*a) == 0);
-    CHECK(f.tree.entry_count(*b) == 0);
+    CHECK(f.entry_count(a->ino) == 0);
+    CHECK(f.entry_count(b->ino) == 0);
 
     CHECK(f.tree.unlink(root, "a") == EISDIR);
     CHECK(f.tree.unlink(9999, "a") == ENOENT);
@@ -514,7 +516,7 @@ TEST_CASE("rename of files", "[tree][rename]") {
     }
     SECTION("across directories") {
         REQUIRE(f.tree.rename(a->ino, "src", b->ino, "dst", 0) == 0);
-        CHECK(f.tree.entry_count(*a) == 0);
+        CHECK(f.entry_count(a->ino) == 0);
         CHECK(f.resolve(b->ino, "dst") == src->ino);
         REQUIRE(src->names.size() == 1);
         CHECK(src->names[0] == std::pair<Ino, std::string>(b->ino, "dst"));
@@ -531,7 +533,7 @@ TEST_CASE("rename of files", "[tree][rename]") {
         f.tree.forget(old->ino, 1);
         CHECK(f.tree.find(old->ino) == nullptr);
         CHECK(f.times_freed(old->ino) == 1);
-        CHECK(f.tree.entry_count(*b) == 1);
+        CHECK(f.entry_count(b->ino) == 1);
     }
     SECTION("replacing one name of a hard-linked file") {
         InodePtr old = f.file(b->ino, "dst");
@@ -696,7 +698,7 @@ TEST_CASE("RENAME_EXCHANGE", "[tree][rename]") {
         CHECK(nlink(*other) == 1);
         REQUIRE(file->names.size() == 1);
         CHECK(file->names[0] == std::pair<Ino, std::string>(p->ino, "other"));
-        CHECK(f.tree.entry_count(*p) == 2);
+        CHECK(f.entry_count(p->ino) == 2);
     }
     SECTION("a file and a directory across parents") {
         InodePtr sub = f.mkdir(q->ino, "sub");
@@ -755,7 +757,7 @@ TEST_CASE("anonymous files (O_TMPFILE)", "[tree]") {
     CHECK(nlink(*anon) == 0);
     CHECK(anon->names.empty());
     CHECK(lookups(*anon) == 1);
-    CHECK(f.tree.entry_count(*d) == 0);
+    CHECK(f.entry_count(d->ino) == 0);
     CHECK(f.tree.inode_count() == inodes_before + 1);
     CHECK(f.tree.find(anon->ino) == anon);
     CHECK(f.tree.lifetime(*anon) == Lifetime::mount);
@@ -769,7 +771,7 @@ TEST_CASE("anonymous files (O_TMPFILE)", "[tree]") {
     SECTION("several are allowed in one directory") {
         InodePtr second = f.make(d->ino, spoolfs::anonymous_name, reg);
         CHECK(second->ino != anon->ino);
-        CHECK(f.tree.entry_count(*d) == 0);
+        CHECK(f.entry_count(d->ino) == 0);
     }
     SECTION("link() names it") {
         f.tree.open(*anon);
@@ -1023,7 +1025,7 @@ TEST_CASE("readdir: dot entries, cookies and changes between calls", "[tree][rea
     }
     SECTION("errors") {
         InodePtr file = f.file(p->ino, "f");
-        auto ignore = [](std::string_view, Ino, mode_t, std::uint64_t) { return true; };
+        auto ignore = [](std::string_view, Inode&, std::uint64_t) { return true; };
         CHECK(f.tree.readdir(file->ino, 0, ignore) == ENOTDIR);
         CHECK(f.tree.readdir(9999, 0, ignore) == ENOENT);
     }
@@ -1065,7 +1067,7 @@ TEST_CASE("readdir: dot entries, cookies and changes between calls", "[tree][rea
         for (int calls = 0; calls < 100; ++calls) {
             bool got = false;
             REQUIRE(f.tree.readdir(p->ino, cookie,
-                                   [&](std::string_view name, Ino, mode_t, std::uint64_t next) {
+                                   [&](std::string_view name, Inode&, std::uint64_t next) {
                                        if (got) return false;
                                        got = true;
                                        seen.emplace_back(name);
@@ -1174,4 +1176,28 @@ TEST_CASE("census counts named regular files by lifetime and by where data lives
     census = f.tree.census();
     CHECK(census.close == 2);
     CHECK(census.mount == 0);
+}
+
+// BUG (tree.cpp, Tree::readdir, uncommitted DirentFn(name, Inode&, cookie) version): a
+// directory removed while looked up can outlive its parent; readdir then passes
+// `*inodes_.at(dir->dir.parent)` for "..", which throws std::out_of_range.
+TEST_CASE("BUG: readdir of a removed directory whose parent was freed", "[tree][readdir][bug]") {
+    Fixture f;
+    InodePtr a = f.mkdir(root, "a");
+    InodePtr b = f.mkdir(a->ino, "b");
+    REQUIRE(f.tree.rmdir(a->ino, "b") == 0);
+    REQUIRE(f.tree.rmdir(root, "a") == 0);
+    f.tree.forget(a->ino, 1);
+    REQUIRE(f.tree.find(a->ino) == nullptr);
+    REQUIRE(f.tree.find(b->ino) == b);
+
+    int err = -1;
+    std::vector<std::string> seen;
+    CHECK_NOTHROW(err =
+                      f.tree.readdir(b->ino, 0, [&](std::string_view name, Inode&, std::uint64_t) {
+                          seen.emplace_back(name);
+                          return true;
+                      }));
+    CHECK((err == 0 || err == ENOENT));
+    CHECK(seen.size() <= 2);  // at most "." and ".."
 }
