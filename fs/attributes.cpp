@@ -29,12 +29,12 @@ void kill_privileges_locked(Inode& inode) {
 
 }  // namespace
 
-struct stat stat_of(Filesystem& fs, Inode& inode) {
+struct stat stat_of(Inode& inode) {
     struct stat st {};
     st.st_ino = inode.ino;
     st.st_nlink = inode.nlink.load(std::memory_order_relaxed);
     st.st_blksize = tempfile::Spool::chunk_size;
-    std::size_t entries = inode.is_dir() ? fs.tree.entry_count(inode) : 0;
+    std::size_t entries = inode.is_dir() ? inode.dir.count.load(std::memory_order_relaxed) : 0;
     std::lock_guard lock(inode.mutex);
     st.st_mode = inode.mode;
     st.st_uid = inode.uid;
@@ -55,11 +55,15 @@ struct stat stat_of(Filesystem& fs, Inode& inode) {
 }
 
 fuse_entry_param entry_of(Filesystem& fs, Inode& inode) {
+    return entry_of(inode, fs.tree.lifetime(inode));
+}
+
+fuse_entry_param entry_of(Inode& inode, Lifetime lifetime) {
     fuse_entry_param e{};
     e.ino = inode.ino;
-    e.attr = stat_of(fs, inode);
+    e.attr = stat_of(inode);
     e.attr_timeout = Filesystem::cache_timeout;
-    bool vanishes = inode.is_reg() && fs.tree.lifetime(inode) == Lifetime::close;
+    bool vanishes = inode.is_reg() && lifetime == Lifetime::close;
     e.entry_timeout = vanishes ? 0 : Filesystem::cache_timeout;
     return e;
 }
@@ -102,7 +106,9 @@ void note_access(Inode& inode) {
         inode.atime = t;
 }
 
-void note_modification(Inode& inode) { inode.mtime = inode.ctime = now(); }
+void note_modification(Inode& inode) {
+    inode.mtime = inode.ctime = now();
+}
 
 void kill_privileges(Inode& inode) {
     std::lock_guard lock(inode.mutex);

@@ -10,11 +10,13 @@
 
 namespace spoolfs {
 
-struct stat stat_of(Filesystem& fs, Inode& inode);
+struct stat stat_of(Inode& inode);
 
 // The reply to LOOKUP, MKNOD, CREATE, ...: lifetime-close regular files get no entry
 // cache, so that their removal on the last release is seen at once.
 fuse_entry_param entry_of(Filesystem& fs, Inode& inode);
+// The same, for a caller that holds the namespace lock and read the lifetime under it.
+fuse_entry_param entry_of(Inode& inode, Lifetime lifetime);
 
 // setattr(2) family: FUSE_SET_ATTR_* bits of `to_set` taken from `attr`.
 int set_attributes(Filesystem& fs, Inode& inode, const struct stat& attr, int to_set);

@@ -39,6 +39,7 @@ struct Directory {
     std::map<std::uint64_t, std::string> by_cookie;
     std::uint64_t next_cookie = first_cookie;
     Ino parent = FUSE_ROOT_ID;
+    std::atomic<std::size_t> count = 0;  // = by_name.size(), readable without the lock
 };
 
 struct Inode {

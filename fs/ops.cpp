@@ -46,6 +46,13 @@ void sp_init(void*, fuse_conn_info* conn) {
     conn->time_gran = 1;
     // open(O_TRUNC) arrives as one OPEN, not an OPEN and a SETATTR.
     if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+    // A symlink never changes: the kernel may keep its target.
+    if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+    // Every write passes through this kernel, so its page cache is never stale: a new
+    // mtime must not throw the file's cached pages away.
+    conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+    // ls -l, find, du: entries come with their attributes, without a LOOKUP each.
+    if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
 }
 
 void sp_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -80,7 +87,7 @@ void sp_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
         fuse_reply_err(req, ENOENT);
         return;
     }
-    struct stat st = stat_of(fs, *inode);
+    struct stat st = stat_of(*inode);
     fuse_reply_attr(req, &st, Filesystem::cache_timeout);
 }
 
@@ -96,7 +103,7 @@ void sp_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
         fuse_reply_err(req, err);
         return;
     }
-    struct stat st = stat_of(fs, *inode);
+    struct stat st = stat_of(*inode);
     fuse_reply_attr(req, &st, Filesystem::cache_timeout);
 }
 
@@ -179,6 +186,8 @@ void open_handle(Filesystem& fs, const InodePtr& inode, fuse_file_info* fi) {
     fi->fh = reinterpret_cast<uint64_t>(handle.release());
     // The page cache stays valid across opens: all writes pass through this kernel.
     fi->keep_cache = 1;
+    // FLUSH would do nothing here: spare close() the round trip.
+    fi->noflush = 1;
 }
 
 void sp_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
@@ -314,19 +323,38 @@ void sp_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     fuse_reply_open(req, fi);
 }
 
-void sp_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+// READDIR and READDIRPLUS: as many entries after `off` as fit in `size` bytes. With
+// `plus`, each entry but "." and ".." carries its attributes and counts a lookup.
+void read_directory(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) {
+    Filesystem& fs = fs_of(req);
     auto buffer = std::make_unique_for_overwrite<char[]>(size);
     size_t used = 0;
-    int err = fs_of(req).tree.readdir(
-        ino, static_cast<uint64_t>(off),
-        [&](std::string_view name, Ino child, mode_t type, uint64_t next) {
-            struct stat st {};
-            st.st_ino = child;
-            st.st_mode = type;
-            std::string n(name);
-            size_t len = fuse_add_direntry(req, buffer.get() + used, size - used, n.c_str(), &st,
-                                           static_cast<off_t>(next));
-            if (len > size - used) return false;
+    std::string name;
+    int err = fs.tree.readdir(
+        ino, static_cast<uint64_t>(off), [&](std::string_view entry, Inode& inode, uint64_t next) {
+            name.assign(entry);
+            char* at = buffer.get() + used;
+            size_t room = size - used;
+            size_t len;
+            bool counts = plus && name != "." && name != "..";
+            if (plus) {
+                fuse_entry_param e{};
+                if (counts) {
+                    e = entry_of(inode, inode.lifetime);
+                } else {  // "." and "..": no entry, only what readdir gives
+                    e.attr.st_ino = inode.ino;
+                    e.attr.st_mode = inode.type;
+                }
+                len = fuse_add_direntry_plus(req, at, room, name.c_str(), &e,
+                                             static_cast<off_t>(next));
+            } else {
+                struct stat st {};
+                st.st_ino = inode.ino;
+                st.st_mode = inode.type;
+                len = fuse_add_direntry(req, at, room, name.c_str(), &st, static_cast<off_t>(next));
+            }
+            if (len > room) return false;
+            if (counts) inode.lookups.fetch_add(1, std::memory_order_relaxed);
             used += len;
             return true;
         });
@@ -334,6 +362,14 @@ void sp_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fil
         fuse_reply_err(req, err);
     else
         fuse_reply_buf(req, buffer.get(), used);
+}
+
+void sp_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+    read_directory(req, ino, size, off, false);
+}
+
+void sp_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+    read_directory(req, ino, size, off, true);
 }
 
 void sp_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
@@ -470,6 +506,7 @@ fuse_lowlevel_ops make_operations() {
     ops.fsync = sp_fsync;
     ops.opendir = sp_opendir;
     ops.readdir = sp_readdir;
+    ops.readdirplus = sp_readdirplus;
     ops.releasedir = sp_releasedir;
     ops.fsyncdir = sp_fsyncdir;
     ops.statfs = sp_statfs;

@@ -106,6 +106,7 @@ void Tree::add_entry(Inode& dir, std::string_view name, Inode& child) {
     auto [it, inserted] =
         dir.dir.by_name.emplace(std::string(name), Directory::Child{child.ino, cookie});
     dir.dir.by_cookie.emplace(cookie, it->first);
+    dir.dir.count.store(dir.dir.by_name.size(), std::memory_order_relaxed);
     if (child.is_dir()) {
         child.dir.parent = dir.ino;
         ++dir.nlink;  // the child's ".."
@@ -119,6 +120,7 @@ void Tree::remove_entry(Inode& dir, std::string_view name, Inode& child) {
     auto it = dir.dir.by_name.find(name);
     dir.dir.by_cookie.erase(it->second.cookie);
     dir.dir.by_name.erase(it);
+    dir.dir.count.store(dir.dir.by_name.size(), std::memory_order_relaxed);
     if (child.is_dir()) {
         --dir.nlink;
     } else {
@@ -346,12 +348,12 @@ int Tree::readdir(Ino ino, std::uint64_t cookie, const DirentFn& fn) const {
     Inode* dir = find_locked(ino);
     if (!dir) return ENOENT;
     if (!dir->is_dir()) return ENOTDIR;
-    if (cookie == 0 && !fn(".", dir->ino, S_IFDIR, 1)) return 0;
-    if (cookie <= 1 && !fn("..", dir->dir.parent, S_IFDIR, 2)) return 0;
+    if (cookie == 0 && !fn(".", *dir, 1)) return 0;
+    if (cookie <= 1 && !fn("..", *inodes_.at(dir->dir.parent), 2)) return 0;
     for (auto it = dir->dir.by_cookie.upper_bound(std::max<std::uint64_t>(cookie, 2));
          it != dir->dir.by_cookie.end(); ++it) {
         const auto& child = dir->dir.by_name.find(it->second)->second;
-        if (!fn(it->second, child.ino, inodes_.at(child.ino)->type, it->first)) break;
+        if (!fn(it->second, *inodes_.at(child.ino), it->first)) break;
     }
     return 0;
 }
@@ -359,11 +361,6 @@ int Tree::readdir(Ino ino, std::uint64_t cookie, const DirentFn& fn) const {
 std::uint64_t Tree::inode_count() const {
     std::shared_lock lock(mutex_);
     return inodes_.size();
-}
-
-std::size_t Tree::entry_count(const Inode& dir) const {
-    std::shared_lock lock(mutex_);
-    return dir.dir.by_name.size();
 }
 
 Tree::Census Tree::census() const {

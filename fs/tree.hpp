@@ -97,13 +97,14 @@ class Tree {
     // EINVAL for inodes that have no lifetime (symlinks, special files).
     int set_lifetime(Inode& inode, Lifetime lifetime);
 
-    // Calls `fn(name, ino, type, next_cookie)` for the entries of a directory after
-    // `cookie` (0 starts with "." and ".."), in cookie order, until fn returns false.
-    using DirentFn = std::function<bool(std::string_view, Ino, mode_t, std::uint64_t)>;
+    // Calls `fn(name, inode, next_cookie)` for the entries of a directory after `cookie`
+    // (0 starts with "." and ".."), in cookie order, until fn returns false. fn runs
+    // under the shared namespace lock: it may take the inode's mutex and count a lookup
+    // (readdirplus), and must call nothing else of the Tree.
+    using DirentFn = std::function<bool(std::string_view, Inode&, std::uint64_t)>;
     int readdir(Ino dir, std::uint64_t cookie, const DirentFn& fn) const;
 
     std::uint64_t inode_count() const;
-    std::size_t entry_count(const Inode& dir) const;
     std::optional<std::uint64_t> max_inodes() const { return config_.max_inodes; }
 
     // Regular files: those with a name under each lifetime, and all by where their data is.
