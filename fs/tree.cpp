@@ -349,7 +349,9 @@ int Tree::readdir(Ino ino, std::uint64_t cookie, const DirentFn& fn) const {
     if (!dir) return ENOENT;
     if (!dir->is_dir()) return ENOTDIR;
     if (cookie == 0 && !fn(".", *dir, 1)) return 0;
-    if (cookie <= 1 && !fn("..", *inodes_.at(dir->dir.parent), 2)) return 0;
+    // A removed directory's parent may be gone already: its ".." is then itself.
+    Inode* parent = find_locked(dir->dir.parent);
+    if (cookie <= 1 && !fn("..", parent ? *parent : *dir, 2)) return 0;
     for (auto it = dir->dir.by_cookie.upper_bound(std::max<std::uint64_t>(cookie, 2));
          it != dir->dir.by_cookie.end(); ++it) {
         const auto& child = dir->dir.by_name.find(it->second)->second;
