@@ -21,7 +21,12 @@ configure build-asan -Db_sanitize=address,undefined -Db_lundef=false
 status=0
 for dir in build build-asan; do
     echo "== $dir"
-    ninja -C "$dir" >/dev/null
+    if ! ninja -C "$dir" >"$dir/ninja.log" 2>&1; then
+        cat "$dir/ninja.log"
+        echo "== $dir: build failed"
+        status=1
+        continue
+    fi
     if ! meson test -C "$dir" --print-errorlogs --num-processes 2; then
         status=1
     fi
