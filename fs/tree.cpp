@@ -199,25 +199,16 @@ int Tree::link(Ino ino, Ino new_parent, std::string_view new_name, InodePtr& out
 }
 
 int Tree::unlink(Ino parent, std::string_view name) {
-    std::unique_lock lock(mutex_);
-    int err;
-    Inode* dir = dir_locked(parent, err);
-    if (!dir) return err;
-    auto it = dir->dir.by_name.find(name);
-    if (it == dir->dir.by_name.end()) return ENOENT;
-    Inode& child = *inodes_.at(it->second.ino);
-    if (child.is_dir()) return EISDIR;
-    remove_entry(*dir, name, child);
-    timespec t = now();
-    touch_dir(*dir, t);
-    touch_ctime(child, t);
-    maybe_free(child);
-    return 0;
+    return remove(parent, name, false);
 }
 
 int Tree::rmdir(Ino parent, std::string_view name) {
     if (name == ".") return EINVAL;
     if (name == "..") return ENOTEMPTY;
+    return remove(parent, name, true);
+}
+
+int Tree::remove(Ino parent, std::string_view name, bool directory) {
     std::unique_lock lock(mutex_);
     int err;
     Inode* dir = dir_locked(parent, err);
@@ -225,10 +216,10 @@ int Tree::rmdir(Ino parent, std::string_view name) {
     auto it = dir->dir.by_name.find(name);
     if (it == dir->dir.by_name.end()) return ENOENT;
     Inode& child = *inodes_.at(it->second.ino);
-    if (!child.is_dir()) return ENOTDIR;
-    if (!child.dir.by_name.empty()) return ENOTEMPTY;
+    if (child.is_dir() != directory) return directory ? ENOTDIR : EISDIR;
+    if (directory && !child.dir.by_name.empty()) return ENOTEMPTY;
     remove_entry(*dir, name, child);
-    child.nlink = 0;
+    if (directory) child.nlink = 0;
     timespec t = now();
     touch_dir(*dir, t);
     touch_ctime(child, t);

@@ -123,6 +123,8 @@ class Tree {
     void add_entry(Inode& dir, std::string_view name, Inode& child);
     void remove_entry(Inode& dir, std::string_view name, Inode& child);
     void maybe_free(Inode& inode);
+    // unlink (directory false) or rmdir (true).
+    int remove(Ino parent, std::string_view name, bool directory);
     bool is_ancestor(Ino ancestor, Ino ino) const;
 
     Config config_;
