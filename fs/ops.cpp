@@ -2,11 +2,13 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <cerrno>
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "attributes.hpp"
 #include "clock.hpp"
@@ -51,6 +53,8 @@ void sp_init(void*, fuse_conn_info* conn) {
     // Every write passes through this kernel, so its page cache is never stale: a new
     // mtime must not throw the file's cached pages away.
     conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+    // Reads of spilled files go from the spill file to the device by splice.
+    if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
     // ls -l, find, du: entries come with their attributes, without a LOOKUP each.
     if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
 }
@@ -233,26 +237,30 @@ void sp_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     }
 }
 
+// Replies straight from the file's storage: iovecs into the RAM chunks, or a splice
+// from the spill file. The inode stays locked until the reply is in the kernel.
 void sp_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
     Filesystem& fs = fs_of(req);
     Inode& inode = *handle_of(fi).inode;
-    thread_local std::unique_ptr<std::byte[]> buffer;
-    thread_local size_t capacity = 0;
-    if (capacity < size) {
-        buffer = std::make_unique_for_overwrite<std::byte[]>(size);
-        capacity = size;
+    std::lock_guard lock(inode.mutex);
+    fs.storage.note_use(inode);
+    note_access(inode);
+    if (inode.data.rolled()) {
+        fuse_bufvec data{};
+        data.count = 1;
+        data.buf[0].size = size;
+        data.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+        data.buf[0].fd = inode.data.fd();
+        data.buf[0].pos = off;
+        fuse_reply_data(req, &data, FUSE_BUF_SPLICE_MOVE);
+        return;
     }
-    size_t done = 0;
-    int err;
-    {
-        std::lock_guard lock(inode.mutex);
-        err = fs.storage.read(inode, {buffer.get(), size}, off, done);
-        if (!err) note_access(inode);
-    }
-    if (err)
-        fuse_reply_err(req, err);
-    else
-        fuse_reply_buf(req, reinterpret_cast<const char*>(buffer.get()), done);
+    thread_local std::vector<iovec> pieces;
+    pieces.clear();
+    inode.data.read_pieces(off, size, [](std::span<const std::byte> piece) {
+        pieces.push_back({const_cast<std::byte*>(piece.data()), piece.size()});
+    });
+    fuse_reply_iov(req, pieces.data(), static_cast<int>(pieces.size()));
 }
 
 void write_span(fuse_req_t req, Filesystem& fs, Inode& inode, std::span<const std::byte> data,

@@ -170,9 +170,13 @@ int Storage::rollover(Inode& inode) {
     return err;
 }
 
+void Storage::note_use(Inode& inode) {
+    inode.last_use.store(steady_now(), std::memory_order_relaxed);
+}
+
 int Storage::read(Inode& inode, std::span<std::byte> buf, std::uint64_t offset, std::size_t& done) {
     done = 0;
-    inode.last_use.store(steady_now(), std::memory_order_relaxed);
+    note_use(inode);
     return guarded([&] { done = inode.data.pread(buf, offset); });
 }
 
@@ -189,7 +193,7 @@ int Storage::write(Inode& inode, std::span<const std::byte> data, std::uint64_t 
                    std::size_t& done) {
     done = 0;
     if (offset > max_file_size || data.size() > max_file_size - offset) return EFBIG;
-    inode.last_use.store(steady_now(), std::memory_order_relaxed);
+    note_use(inode);
     std::uint64_t need = cost(inode, offset, data.size());
     if (reserve(need)) {
         int err = allocating(inode, need, [&] { done = inode.data.pwrite(data, offset); });

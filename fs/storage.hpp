@@ -43,6 +43,9 @@ class Storage {
 
     explicit Storage(Config config);
 
+    // The file was used (reads served elsewhere): it is hot for the rollover policy.
+    void note_use(Inode& inode);
+
     // Reads into `buf` at `offset`; `done` is what was read (short at end of file).
     int read(Inode& inode, std::span<std::byte> buf, std::uint64_t offset, std::size_t& done);
 

@@ -413,6 +413,11 @@ std::optional<std::uint64_t> Spool::seek_hole(std::uint64_t offset) const {
     return std::min(size_, std::max(offset, index * chunk_size));
 }
 
+std::span<const std::byte, Spool::chunk_size> Spool::zeros() {
+    static const std::byte page[chunk_size] = {};
+    return std::span<const std::byte, chunk_size>(page);
+}
+
 std::uint64_t Spool::ram_growth(std::uint64_t offset, std::uint64_t length) const {
     if (rolled() || length == 0) return 0;
     const std::uint64_t end = offset + length;

@@ -748,3 +748,48 @@ TEST_CASE("random operations match a plain byte vector, in RAM and after rollove
     CHECK(spool.rolled() == (rollover_at < steps));
     CHECK(contents(spool) == model);
 }
+
+TEST_CASE("read_pieces gives what pread gives, holes included, without a copy") {
+    Spool spool;
+    std::mt19937_64 rng(7);
+    Bytes model(5 * Spool::chunk_size + 123);
+    for (int i = 0; i < 40; ++i) {
+        std::uint64_t at = rng() % model.size();
+        std::size_t n = 1 + rng() % std::min<std::uint64_t>(9000, model.size() - at);
+        Bytes data(n, static_cast<std::byte>(1 + rng() % 255));
+        spool.pwrite(data, at);
+        std::copy(data.begin(), data.end(), model.begin() + static_cast<std::ptrdiff_t>(at));
+    }
+    spool.punch_hole(Spool::chunk_size, Spool::chunk_size);
+    std::fill_n(model.begin() + Spool::chunk_size, Spool::chunk_size, std::byte{0});
+    model.resize(spool.size());
+    for (int i = 0; i < 200; ++i) {
+        std::uint64_t at = rng() % (model.size() + 10);
+        std::size_t n = rng() % (3 * Spool::chunk_size);
+        Bytes got;
+        std::size_t covered = spool.read_pieces(at, n, [&](std::span<const std::byte> piece) {
+            got.insert(got.end(), piece.begin(), piece.end());
+        });
+        Bytes want(at < model.size() ? std::min<std::uint64_t>(n, model.size() - at) : 0);
+        if (!want.empty())
+            std::copy_n(model.begin() + static_cast<std::ptrdiff_t>(at), want.size(), want.begin());
+        INFO("offset " << at << ", length " << n);
+        CHECK(covered == want.size());
+        CHECK(got == want);
+    }
+}
+
+TEST_CASE("ram_growth predicts exactly what a write adds to ram_bytes") {
+    Spool spool;
+    std::mt19937_64 rng(11);
+    for (int i = 0; i < 2000; ++i) {
+        std::uint64_t at = rng() % (8 * Spool::chunk_size);
+        std::size_t n = 1 + rng() % (2 * Spool::chunk_size);
+        if (rng() % 4 == 0) spool.truncate(rng() % (8 * Spool::chunk_size));
+        std::uint64_t predicted = spool.ram_growth(at, n);
+        std::uint64_t before = spool.ram_bytes();
+        spool.pwrite(Bytes(n, std::byte{1}), at);
+        INFO("write of " << n << " at " << at);
+        REQUIRE(spool.ram_bytes() - before == predicted);
+    }
+}

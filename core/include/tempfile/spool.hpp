@@ -18,6 +18,7 @@
 // the kernel frees the RAM and the anonymous file's disk blocks; nothing stays on disk.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -49,6 +50,13 @@ class Spool {
     // Reads up to buf.size() bytes at `offset`; returns the number read, short only at
     // end of file (0 at or past it). Holes read as zeros.
     std::size_t pread(std::span<std::byte> buf, std::uint64_t offset) const;
+
+    // pread without the copy, for a Spool in RAM: calls fn(std::span<const std::byte>)
+    // for the consecutive pieces of [offset, offset + length), clipped at end of file;
+    // holes come from a shared page of zeros. The spans stay valid until the Spool next
+    // changes. Returns the bytes covered. Precondition: !rolled().
+    template <typename Fn>
+    std::size_t read_pieces(std::uint64_t offset, std::size_t length, Fn&& fn) const;
 
     // Writes all of `data` at `offset`, growing the size if it ends past it (a gap
     // becomes a hole). Returns data.size().
@@ -100,6 +108,8 @@ class Spool {
     int fd() const noexcept { return file_.get(); }
 
   private:
+    // chunk_size bytes of zeros, shared by every Spool (never written).
+    static std::span<const std::byte, chunk_size> zeros();
     // A chunk holds the first `capacity` bytes of its chunk_size span; the rest reads as
     // zeros. Capacity is a power of two from min_capacity to chunk_size.
     struct Chunk {
@@ -129,5 +139,26 @@ class Spool {
     std::uint64_t ram_bytes_ = 0;  // sum of chunk capacities
     FileDescriptor file_;
 };
+
+template <typename Fn>
+std::size_t Spool::read_pieces(std::uint64_t offset, std::size_t length, Fn&& fn) const {
+    if (offset >= size_ || length == 0) return 0;
+    const std::uint64_t end = offset + std::min<std::uint64_t>(length, size_ - offset);
+    auto it = chunks_.lower_bound(offset / chunk_size);
+    for (std::uint64_t at = offset; at < end;) {
+        const std::uint64_t index = at / chunk_size;
+        const std::size_t in = at % chunk_size;
+        std::size_t n = std::min<std::uint64_t>(end - at, chunk_size - in);
+        while (it != chunks_.end() && it->first < index) ++it;
+        if (it != chunks_.end() && it->first == index && in < it->second.capacity) {
+            n = std::min(n, it->second.capacity - in);
+            fn(std::span<const std::byte>(it->second.data.get() + in, n));
+        } else {
+            fn(zeros().first(n));
+        }
+        at += n;
+    }
+    return end - offset;
+}
 
 }  // namespace tempfile
