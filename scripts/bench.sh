@@ -37,11 +37,11 @@ done
 
 # Sizes: the full run is the issue's; --quick scales everything down to about a minute.
 if [ $quick -eq 1 ]; then
-    seq_mib=256 rand_mib=64 small_files=2000 tempfiles=1000
+    seq_mib=256 rand_mib=64 small_files=2000 tempfiles=1000 spill_ram_mib=64
     tree_src=/usr/include/linux tree_rounds=1
     : "${rounds:=3}" "${phase_timeout:=60}"
 else
-    seq_mib=1024 rand_mib=256 small_files=20000 tempfiles=10000
+    seq_mib=1024 rand_mib=256 small_files=20000 tempfiles=10000 spill_ram_mib=256
     tree_src=/usr/include tree_rounds=
     : "${rounds:=3}" "${phase_timeout:=120}"
 fi
@@ -79,8 +79,10 @@ SECONDS=0
 work=$(mktemp -d "${TMPDIR:-/tmp}/spoolfs-bench.XXXXXX")
 mnt_tmpfs=$work/tmpfs
 mnt_spoolfs=$work/spoolfs
-mkdir "$mnt_tmpfs" "$mnt_spoolfs" "$work/out" "$work/home"
+mnt_spill=$work/spill-mount
+mkdir "$mnt_tmpfs" "$mnt_spoolfs" "$mnt_spill" "$work/spill" "$work/out" "$work/home"
 daemon_pid=
+spill_pid=
 fuse_connection=
 job_pid=
 
@@ -106,10 +108,14 @@ cleanup() {
         for _ in $(seq 50); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$daemon_pid" 2>/dev/null
     fi
+    if is_mounted "$mnt_spill"; then
+        timeout 10 fusermount3 -u "$mnt_spill" 2>/dev/null || timeout 10 fusermount3 -uz "$mnt_spill"
+    fi
+    [ -n "$spill_pid" ] && kill -KILL "$spill_pid" 2>/dev/null
     if is_mounted "$mnt_tmpfs"; then
         timeout 10 umount "$mnt_tmpfs" || umount -l "$mnt_tmpfs"
     fi
-    if is_mounted "$mnt_spoolfs" || is_mounted "$mnt_tmpfs"; then
+    if is_mounted "$mnt_spoolfs" || is_mounted "$mnt_tmpfs" || is_mounted "$mnt_spill"; then
         log "bench.sh: could not unmount under $work; left it in place"
     else
         timeout 120 rm -rf --one-file-system "$work"
@@ -388,6 +394,37 @@ for workload in seq rand files tree git tempfile; do
     done
 done
 
+# ---- spilling: 4 x ram= through spoolfs, beside the same write to the spill filesystem --
+
+# dd's own rate (MiB/s) of a sequential 1 MiB-block write with a final fsync.
+dd_rate() { # file mib
+    bounded dd if=/dev/zero of="$1" bs=1M count="$2" conv=fsync 2>"$work/dd.log" || return 1
+    awk '/copied/ { for (i = 1; i <= NF; i++) if ($i == "copied,") s = $(i + 1)
+        print '"$2"' / s }' "$work/dd.log"
+}
+spill_mib=$((4 * spill_ram_mib))
+"$spoolfs" -f -o "lifetime=mount,ram=${spill_ram_mib}M,spill_dir=$work/spill" "$mnt_spill" \
+    2>"$work/spill.log" &
+spill_pid=$!
+for _ in $(seq 100); do is_mounted "$mnt_spill" && break; sleep 0.1; done
+spill_through=() spill_direct=()
+if is_mounted "$mnt_spill"; then
+    for round in $(seq "$rounds"); do
+        log "== spill, round $round/$rounds: ${spill_mib} MiB with ram=${spill_ram_mib}M"
+        spill_direct+=("$(dd_rate "$work/spill/direct" "$spill_mib")") || failures=$((failures + 1))
+        rm -f "$work/spill/direct"
+        spill_through+=("$(dd_rate "$mnt_spill/through" "$spill_mib")") || failures=$((failures + 1))
+        rm -f "$mnt_spill/through"
+    done
+else
+    log "bench.sh: the spill spoolfs did not mount: $(cat "$work/spill.log")"
+    failures=$((failures + 1))
+fi
+median_of() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
+spill_note=$(awk -v t="$(median_of "${spill_through[@]}")" -v d="$(median_of "${spill_direct[@]}")" \
+    -v m="$spill_mib" -v r="$spill_ram_mib" 'BEGIN { if (t == "" || d == "") exit
+    printf "spill: %d MiB (4 x ram=%dM) written through spoolfs at %.0f MiB/s, straight to the spill filesystem at %.0f MiB/s: ratio %.2f", m, r, t, d, t / d }')
+
 # ---- the table -------------------------------------------------------------------------
 
 # Per row and side: the median of the rounds (FAIL if any round failed); the ratio is
@@ -477,6 +514,7 @@ notes=("spoolfs $commit vs tmpfs, $(uname -r), $(nproc) CPUs; scripts/bench.sh $
     "ratio: above 1 means spoolfs is faster (rates: spoolfs/tmpfs, times: tmpfs/spoolfs)")
 [ -n "$after_write" ] && notes+=("pages cached when the read after the write starts: $after_write")
 [ -n "$evictions" ] && notes+=("pages still cached after posix_fadvise(DONTNEED): $evictions")
+[ -n "$spill_note" ] && notes+=("$spill_note")
 notes+=("run time ${SECONDS}s (build ${build_seconds}s); load average $load_before before,\
  $(cut -d' ' -f1 /proc/loadavg) after (above $(nproc), other work competes for the CPUs)")
 # Markdown joins adjacent lines into one paragraph: separate them.
