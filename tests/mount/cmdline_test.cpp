@@ -14,17 +14,6 @@ using namespace mount_test;
 
 namespace {
 
-// A fresh directory to (not) mount on.
-struct MountPoint {
-    std::string path;
-    MountPoint() {
-        char dir[] = "/tmp/spoolfs-cmdline-XXXXXX";
-        if (!mkdtemp(dir)) throw_errno("mkdtemp");
-        path = dir;
-    }
-    ~MountPoint() { run_process({"rm", "-rf", "--one-file-system", path}, 10s); }
-};
-
 ProcessResult run_spoolfs(std::vector<std::string> args) {
     const char* exe = std::getenv("SPOOLFS");
     if (!exe) throw std::runtime_error("SPOOLFS is not set");
@@ -48,13 +37,13 @@ void check_rejected(const ProcessResult& r, const std::string& named, const std:
 }  // namespace
 
 TEST_CASE("an unknown option is rejected by name") {
-    MountPoint mp;
-    check_rejected(run_spoolfs({"-f", "-o", "frobnicate=1", mp.path}), "frobnicate", mp.path);
+    TempDir mp("spoolfs-cmdline-");
+    check_rejected(run_spoolfs({"-f", "-o", "frobnicate=1", mp.path()}), "frobnicate", mp.path());
 }
 
 TEST_CASE("a malformed size= is rejected by name") {
-    MountPoint mp;
-    check_rejected(run_spoolfs({"-f", "-o", "size=12Q", mp.path}), "size", mp.path);
+    TempDir mp("spoolfs-cmdline-");
+    check_rejected(run_spoolfs({"-f", "-o", "size=12Q", mp.path()}), "size", mp.path());
 }
 
 TEST_CASE("a malformed value of any spoolfs option is rejected by name") {
@@ -69,20 +58,20 @@ TEST_CASE("a malformed value of any spoolfs option is rejected by name") {
         {"spool", "big"},
         {"lifetime", "forever"},
     }));
-    MountPoint mp;
+    TempDir mp("spoolfs-cmdline-");
     INFO(option << "=" << value);
-    check_rejected(run_spoolfs({"-f", "-o", option + "=" + value, mp.path}), option, mp.path);
+    check_rejected(run_spoolfs({"-f", "-o", option + "=" + value, mp.path()}), option, mp.path());
 }
 
 TEST_CASE("a mount point that does not exist is rejected by name") {
-    MountPoint mp;
-    const std::string missing = mp.path + "/missing";
+    TempDir mp("spoolfs-cmdline-");
+    const std::string missing = mp.path() + "/missing";
     check_rejected(run_spoolfs({"-f", missing}), missing, missing);
 }
 
 TEST_CASE("a mount point that is not a directory is rejected by name") {
-    MountPoint mp;
-    const std::string file = mp.path + "/file";
+    TempDir mp("spoolfs-cmdline-");
+    const std::string file = mp.path() + "/file";
     write_file(file, "");
     check_rejected(run_spoolfs({"-f", file}), file, file);
 }
@@ -95,14 +84,14 @@ TEST_CASE("a missing mount point argument is rejected") {
 }
 
 TEST_CASE("a spill_dir inside the mount point is rejected by name") {
-    MountPoint mp;
-    REQUIRE(mkdir((mp.path + "/spill").c_str(), 0700) == 0);
-    check_rejected(run_spoolfs({"-f", "-o", "spill_dir=" + mp.path + "/spill", mp.path}),
-                   "spill_dir", mp.path);
+    TempDir mp("spoolfs-cmdline-");
+    REQUIRE(mkdir((mp.path() + "/spill").c_str(), 0700) == 0);
+    check_rejected(run_spoolfs({"-f", "-o", "spill_dir=" + mp.path() + "/spill", mp.path()}),
+                   "spill_dir", mp.path());
 }
 
 TEST_CASE("a spill_dir that does not exist is rejected by name") {
-    MountPoint mp;
-    check_rejected(run_spoolfs({"-f", "-o", "spill_dir=/nonexistent/spoolfs-spill", mp.path}),
-                   "spill_dir", mp.path);
+    TempDir mp("spoolfs-cmdline-");
+    check_rejected(run_spoolfs({"-f", "-o", "spill_dir=/nonexistent/spoolfs-spill", mp.path()}),
+                   "spill_dir", mp.path());
 }

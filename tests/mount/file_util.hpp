@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -118,6 +120,27 @@ inline std::vector<std::string> list_dir(const std::string& path) {
     if (err != 0) throw std::system_error(err, std::generic_category(), "readdir " + path);
     return names;
 }
+
+// A fresh directory /tmp/<prefix>XXXXXX, removed with its contents when the test ends,
+// whether it passed or not.
+class TempDir {
+  public:
+    explicit TempDir(const std::string& prefix) {
+        std::string templ = "/tmp/" + prefix + "XXXXXX";
+        if (!::mkdtemp(templ.data())) throw_errno("mkdtemp " + templ);
+        path_ = templ;
+    }
+    ~TempDir() {
+        std::error_code ignored;
+        std::filesystem::remove_all(path_, ignored);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::string& path() const { return path_; }
+
+  private:
+    std::string path_;
+};
 
 // Deterministic non-repeating-looking bytes, so a misplaced block shows up.
 inline std::string pattern(size_t length, unsigned seed) {

@@ -33,17 +33,6 @@ int try_write_file(const std::string& path, std::string_view data) {
     return fd.close();
 }
 
-// A fresh empty directory outside the mount, removed with what is in it.
-struct ScratchDir {
-    std::string path;
-    ScratchDir() {
-        char dir[] = "/tmp/spoolfs-spill-XXXXXX";
-        if (!mkdtemp(dir)) throw_errno("mkdtemp");
-        path = dir;
-    }
-    ~ScratchDir() { run_process({"rm", "-rf", path}, 10s); }
-};
-
 // Stores a little of everything, then has `unmount` end the mount; the daemon must exit 0
 // on its own, the mount must be gone, and a remount must be empty.
 void check_clean_unmount(const std::function<void(Mount&)>& unmount) {
@@ -185,27 +174,27 @@ TEST_CASE("SIGINT unmounts and the daemon exits 0") {
 }
 
 TEST_CASE("data beyond ram= spills to unnamed files in spill_dir and reads back intact") {
-    ScratchDir spill;
-    Mount m("lifetime=mount,ram=1M,spill_dir=" + spill.path);
+    TempDir spill("spoolfs-spill-");
+    Mount m("lifetime=mount,ram=1M,spill_dir=" + spill.path());
     for (unsigned i = 0; i < 4; ++i) write_file(m / ("f" + std::to_string(i)), pattern(3 * MiB, i));
     for (unsigned i = 0; i < 4; ++i) {
         INFO("file f" << i);
         CHECK(read_file(m / ("f" + std::to_string(i))) == pattern(3 * MiB, i));
     }
     // Spilled data has no name on disk, so a crash cannot leave it behind.
-    CHECK(list_dir(spill.path).empty());
+    CHECK(list_dir(spill.path()).empty());
 }
 
 TEST_CASE("SIGKILL of the daemon leaves nothing in spill_dir") {
-    ScratchDir spill;
-    Mount m("lifetime=mount,ram=1M,spill_dir=" + spill.path);
+    TempDir spill("spoolfs-spill-");
+    Mount m("lifetime=mount,ram=1M,spill_dir=" + spill.path());
     write_file(m / "f", pattern(8 * MiB, 8));
     REQUIRE(kill(m.pid(), SIGKILL) == 0);
     const auto status = m.wait_exit(5s);
     REQUIRE(status);
     CHECK(WIFSIGNALED(*status));
-    CHECK(list_dir(spill.path).empty());
-    const auto du = run_process({"du", "-s", "-B1", spill.path}, 10s);
+    CHECK(list_dir(spill.path()).empty());
+    const auto du = run_process({"du", "-s", "-B1", spill.path()}, 10s);
     REQUIRE(du.exited_with(0));
     CHECK(std::stoull(du.out) <= 64 * KiB);  // just the directory itself
 }

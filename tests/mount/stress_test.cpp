@@ -118,9 +118,8 @@ TEST_CASE("processes creating, linking, renaming and deleting together lose noth
     Mount m("lifetime=mount");
     for (int d = 0; d < kSharedDirs; ++d)
         REQUIRE(mkdir((m / ("d" + std::to_string(d))).c_str(), 0777) == 0);
-    char report_dir[] = "/tmp/spoolfs-stress-XXXXXX";
-    REQUIRE(mkdtemp(report_dir));
-    auto report = [&](int id) { return std::string(report_dir) + "/" + std::to_string(id); };
+    const TempDir reports("spoolfs-stress-");
+    auto report = [&](int id) { return reports.path() + "/" + std::to_string(id); };
 
     std::vector<pid_t> workers;
     for (int id = 0; id < kProcesses; ++id) {
@@ -148,7 +147,6 @@ TEST_CASE("processes creating, linking, renaming and deleting together lose noth
                 expected_dirs.insert(name);
         }
     }
-    run_process({"rm", "-rf", report_dir}, 10s);
     CHECK(m.daemon_running());
 
     // What is there now: every listing free of duplicates, and exactly what was expected.

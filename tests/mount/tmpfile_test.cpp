@@ -120,9 +120,8 @@ TEST_CASE("an anonymous file's space and inode are released when it is closed") 
 
 TEST_CASE("Python's tempfile.TemporaryFile gets a real O_TMPFILE on the mount") {
     Mount m;
-    char trace_dir[] = "/tmp/spoolfs-strace-XXXXXX";
-    REQUIRE(mkdtemp(trace_dir));
-    const std::string trace = std::string(trace_dir) + "/trace";
+    const TempDir trace_dir("spoolfs-strace-");
+    const std::string trace = trace_dir.path() + "/trace";
     const std::string script = R"(
 import os, sys, tempfile
 d = sys.argv[1]
@@ -138,9 +137,8 @@ print(len(os.listdir(d)))
         {"strace", "-f", "-qq", "-o", trace, "-e",
          "trace=open,openat,unlink,unlinkat,rename,renameat2", python(), "-c", script, m.path()},
         60s);
+    INFO("strace: " << r.describe());
     const std::string log = read_file(trace);
-    unlink(trace.c_str());
-    rmdir(trace_dir);
     // Only the system calls on the mount matter; the interpreter's own start-up is noise.
     std::string on_mount;
     std::istringstream lines(log);
