@@ -1,6 +1,20 @@
 #include "filesystem.hpp"
 
+#include <sys/resource.h>
+
 namespace spoolfs {
+namespace {
+
+// Spill files are held by descriptor: allow as many as the process may open, less a
+// reserve for /dev/fuse, the spill directory and libfuse's own.
+std::uint64_t spill_file_limit() {
+    constexpr rlim_t reserve = 256;
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur <= 2 * reserve) return reserve;
+    return limit.rlim_cur - reserve;
+}
+
+}  // namespace
 
 Filesystem::Filesystem(const Options& options, tempfile::FileDescriptor spill_dir)
     : tree(Tree::Config{
@@ -19,6 +33,7 @@ Filesystem::Filesystem(const Options& options, tempfile::FileDescriptor spill_di
           .ram_budget = options.ram,
           .spool_threshold = options.spool,
           .spill_dir = std::move(spill_dir),
+          .max_spilled = spill_file_limit(),
       }),
       default_lifetime(options.lifetime) {}
 

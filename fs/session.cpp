@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -40,9 +41,20 @@ void start_notifier(Filesystem& fs, fuse_session* se) {
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
+// Each spilled file holds a descriptor: take all the kernel allows (Debian's soft limit
+// is 1024, the hard one much more).
+void raise_descriptor_limit() {
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &limit);
+    }
+}
+
 }  // namespace
 
 int serve(Options& options) {
+    raise_descriptor_limit();
     tempfile::FileDescriptor spill_dir(
         ::open(options.spill_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!spill_dir) {

@@ -165,9 +165,15 @@ int Storage::allocating(Inode& inode, std::uint64_t worst, Op&& op) {
 
 int Storage::rollover(Inode& inode) {
     if (inode.data.rolled()) return 0;
+    // Out of descriptors is out of room: the file stays in RAM, its data intact.
+    if (spilled_.fetch_add(1, std::memory_order_relaxed) >= config_.max_spilled) {
+        spilled_.fetch_sub(1, std::memory_order_relaxed);
+        return ENOSPC;
+    }
     int err = guarded([&] { inode.data.rollover(config_.spill_dir.get()); });
+    if (err) spilled_.fetch_sub(1, std::memory_order_relaxed);
     settle(inode);
-    return err;
+    return err == EMFILE || err == ENFILE ? ENOSPC : err;
 }
 
 void Storage::note_use(Inode& inode) {
@@ -258,6 +264,7 @@ int Storage::seek(Inode& inode, std::uint64_t offset, int whence, std::uint64_t&
 
 void Storage::drop(Inode& inode) {
     std::lock_guard lock(inode.mutex);
+    if (inode.data.rolled()) spilled_.fetch_sub(1, std::memory_order_relaxed);
     inode.data = tempfile::Spool();
     settle(inode);
 }

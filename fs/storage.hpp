@@ -39,6 +39,8 @@ class Storage {
         std::uint64_t ram_budget = 0;             // ram=
         std::uint64_t spool_threshold = 0;        // spool=: 0 = none
         tempfile::FileDescriptor spill_dir;       // where rolled-over data goes
+        // Most files on disk at once: each spill file lives only through its descriptor.
+        std::uint64_t max_spilled = 16384;
     };
 
     explicit Storage(Config config);
@@ -98,6 +100,7 @@ class Storage {
     std::atomic<std::uint64_t> used_ = 0;  // charged + reserved
     std::atomic<std::uint64_t> ram_ = 0;   // charged in RAM + reserved
     std::atomic<std::uint64_t> freed_since_trim_ = 0;
+    std::atomic<std::uint64_t> spilled_ = 0;  // files rolled over and not yet dropped
 
     std::mutex candidates_mutex_;
     std::unordered_set<Inode*> candidates_;  // files with data in RAM

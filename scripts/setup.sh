@@ -7,7 +7,8 @@ packages=(
     g++ meson ninja-build pkg-config   # build
     libfuse3-dev fuse3                 # the FUSE library, fusermount3
     catch2                             # tests
-    attr python3 git                   # tests: getfattr, CPython's suites, git workload
+    attr python3 git strace            # tests: getfattr, O_TMPFILE proof, git workload
+    libpython3.11-testsuite            # tests: CPython's own suites against the mount
     fio stress-ng                      # benchmarks
 )
 
