@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <exception>
 #include <mutex>
 
 #include "attributes.hpp"
@@ -66,8 +67,13 @@ ssize_t receive(int fd, void* buf, size_t len, void* userdata) {
     Filesystem& fs = *static_cast<Filesystem*>(userdata);
     std::lock_guard lock(fs.receive_order);
     ssize_t n = ::read(fd, buf, len);
-    if (n >= static_cast<ssize_t>(sizeof(fuse_in_header)))
-        apply_in_order(fs, static_cast<fuse_in_header*>(buf), n);
+    if (n >= static_cast<ssize_t>(sizeof(fuse_in_header))) {
+        try {
+            apply_in_order(fs, static_cast<fuse_in_header*>(buf), n);
+        } catch (const std::exception&) {
+            // Out of memory: the request's own handler applies it (release) or fails it.
+        }
+    }
     return n;
 }
 

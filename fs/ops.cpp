@@ -8,6 +8,8 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <new>
+#include <system_error>
 #include <vector>
 
 #include "attributes.hpp"
@@ -489,42 +491,67 @@ void sp_copy_file_range(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info
         fuse_reply_write(req, done);
 }
 
+// No exception (std::bad_alloc from a map insert, say) may unwind into libfuse: the
+// request gets an errno instead, and the daemon keeps serving. Handlers throw only
+// before they reply.
+template <auto Op>
+struct Guarded;
+
+template <typename... Args, void (*Op)(fuse_req_t, Args...)>
+struct Guarded<Op> {
+    static void call(fuse_req_t req, Args... args) noexcept {
+        try {
+            Op(req, args...);
+        } catch (const std::bad_alloc&) {
+            fuse_reply_err(req, ENOMEM);
+        } catch (const std::system_error& e) {
+            fuse_reply_err(req, e.code().value() ? e.code().value() : EIO);
+        } catch (...) {
+            fuse_reply_err(req, EIO);
+        }
+    }
+};
+
+template <auto Op>
+constexpr auto guarded = &Guarded<Op>::call;
+
 fuse_lowlevel_ops make_operations() {
     fuse_lowlevel_ops ops{};
     ops.init = sp_init;
-    ops.lookup = sp_lookup;
+    ops.lookup = guarded<sp_lookup>;
+    // FORGET has no reply to carry an error; Tree::forget allocates nothing.
     ops.forget = sp_forget;
     ops.forget_multi = sp_forget_multi;
-    ops.getattr = sp_getattr;
-    ops.setattr = sp_setattr;
-    ops.readlink = sp_readlink;
-    ops.mknod = sp_mknod;
-    ops.mkdir = sp_mkdir;
-    ops.symlink = sp_symlink;
-    ops.unlink = sp_unlink;
-    ops.rmdir = sp_rmdir;
-    ops.rename = sp_rename;
-    ops.link = sp_link;
-    ops.create = sp_create;
-    ops.open = sp_open;
-    ops.read = sp_read;
-    ops.write_buf = sp_write_buf;
-    ops.flush = sp_flush;
-    ops.release = sp_release;
-    ops.fsync = sp_fsync;
-    ops.opendir = sp_opendir;
-    ops.readdir = sp_readdir;
-    ops.readdirplus = sp_readdirplus;
-    ops.releasedir = sp_releasedir;
-    ops.fsyncdir = sp_fsyncdir;
-    ops.statfs = sp_statfs;
-    ops.setxattr = sp_setxattr;
-    ops.getxattr = sp_getxattr;
-    ops.listxattr = sp_listxattr;
-    ops.removexattr = sp_removexattr;
-    ops.fallocate = sp_fallocate;
-    ops.lseek = sp_lseek;
-    ops.copy_file_range = sp_copy_file_range;
+    ops.getattr = guarded<sp_getattr>;
+    ops.setattr = guarded<sp_setattr>;
+    ops.readlink = guarded<sp_readlink>;
+    ops.mknod = guarded<sp_mknod>;
+    ops.mkdir = guarded<sp_mkdir>;
+    ops.symlink = guarded<sp_symlink>;
+    ops.unlink = guarded<sp_unlink>;
+    ops.rmdir = guarded<sp_rmdir>;
+    ops.rename = guarded<sp_rename>;
+    ops.link = guarded<sp_link>;
+    ops.create = guarded<sp_create>;
+    ops.open = guarded<sp_open>;
+    ops.read = guarded<sp_read>;
+    ops.write_buf = guarded<sp_write_buf>;
+    ops.flush = guarded<sp_flush>;
+    ops.release = guarded<sp_release>;
+    ops.fsync = guarded<sp_fsync>;
+    ops.opendir = guarded<sp_opendir>;
+    ops.readdir = guarded<sp_readdir>;
+    ops.readdirplus = guarded<sp_readdirplus>;
+    ops.releasedir = guarded<sp_releasedir>;
+    ops.fsyncdir = guarded<sp_fsyncdir>;
+    ops.statfs = guarded<sp_statfs>;
+    ops.setxattr = guarded<sp_setxattr>;
+    ops.getxattr = guarded<sp_getxattr>;
+    ops.listxattr = guarded<sp_listxattr>;
+    ops.removexattr = guarded<sp_removexattr>;
+    ops.fallocate = guarded<sp_fallocate>;
+    ops.lseek = guarded<sp_lseek>;
+    ops.copy_file_range = guarded<sp_copy_file_range>;
     return ops;
 }
 

@@ -339,23 +339,20 @@ TEST_CASE("readdir returns every untouched entry exactly once while the director
         REQUIRE(mknod((dir + "/keep-" + std::to_string(i)).c_str(), S_IFREG | 0600, 0) == 0);
     }
 
-    // Another thread creates and deletes other names for as long as the listing runs.
-    std::atomic<bool> done{false};
-    std::atomic<int> churn_errors{0};
-    std::atomic<unsigned> churn_ops{0};
-    std::thread churn([&] {
-        for (unsigned n = 0; !done; n = ++churn_ops) {
-            const std::string name = dir + "/churn-" + std::to_string(n % 500);
-            if (n % 1000 < 500) {
+    // Between getdents64 calls, other names are created and deleted: the changes fall
+    // inside the listing every time, whatever the scheduling.
+    unsigned churned = 0;
+    int churn_errors = 0;
+    auto churn = [&] {
+        for (int k = 0; k < 4; ++k, ++churned) {
+            const std::string name = dir + "/churn-" + std::to_string(churned % 64);
+            if ((churned / 64) % 2 == 0) {
                 if (mknod(name.c_str(), S_IFREG | 0600, 0) != 0) ++churn_errors;
             } else if (unlink(name.c_str()) != 0) {
                 ++churn_errors;
             }
         }
-    });
-
-    while (churn_ops < 10) std::this_thread::yield();  // the churn has begun
-    const unsigned churn_before = churn_ops;
+    };
     std::map<std::string, int> seen;
     int passes = 0;
     {
@@ -373,16 +370,13 @@ TEST_CASE("readdir returns every untouched entry exactly once while the director
                 ++seen[std::string(buf + off + 19)];
                 off += reclen;
             }
-            std::this_thread::yield();  // let the churn interleave with the listing
+            churn();
         }
     }
-    const unsigned churned = churn_ops - churn_before;  // changes made during the listing
-    done = true;
-    churn.join();
     CHECK(churn_errors == 0);
     CHECK(passes > 50);
     INFO("creates and deletes during the listing: " << churned);
-    CHECK(churned >= 50);
+    CHECK(churned >= 200);
 
     std::vector<std::string> missing, duplicated;
     for (int i = 0; i < kEntries; ++i) {
