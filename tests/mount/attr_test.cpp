@@ -324,3 +324,53 @@ TEST_CASE("without allow_other other users cannot enter the mount at all") {
               return errno_of(stat(m.path().c_str(), &st));
           }) == EACCES);
 }
+
+TEST_CASE("a write or truncate by another user clears set-user-ID and security.capability") {
+    Mount m(kShared);
+    write_file(m / "f", "data", 0666);
+    // struct vfs_cap_data, revision 2, little-endian: cap_net_bind_service permitted.
+    const std::string capability(
+        "\0\0\0\2"
+        "\0\4\0\0"
+        "\0\0\0\0"
+        "\0\0\0\0"
+        "\0\0\0\0",
+        20);
+    REQUIRE(set_xattr(m / "f", "security.capability", capability) == 0);
+    REQUIRE(chmod((m / "f").c_str(), 06777) == 0);
+    CHECK(run_as(kUserA, kUserA, [&] {
+              Fd fd(open((m / "f").c_str(), O_WRONLY | O_APPEND));
+              if (!fd) return errno;
+              return write(fd.get(), "x", 1) == 1 ? 0 : errno;
+          }) == 0);
+    auto st = stat_or_throw(m / "f");
+    CHECK((st.st_mode & 07777) == 0777);  // both bits: the file is group-executable
+    CHECK(getxattr((m / "f").c_str(), "security.capability", nullptr, 0) < 0);
+
+    REQUIRE(chmod((m / "f").c_str(), 04777) == 0);
+    CHECK(run_as(kUserA, kUserA, [&] { return errno_of(truncate((m / "f").c_str(), 1)); }) == 0);
+    CHECK((stat_or_throw(m / "f").st_mode & 07777) == 0777);
+
+    // Root's own writes keep the bits, as on tmpfs (CAP_FSETID).
+    REQUIRE(chmod((m / "f").c_str(), 04777) == 0);
+    {
+        Fd fd(open((m / "f").c_str(), O_WRONLY | O_APPEND));
+        REQUIRE(fd);
+        REQUIRE(write(fd.get(), "y", 1) == 1);
+    }
+    CHECK((stat_or_throw(m / "f").st_mode & 07777) == 04777);
+}
+
+TEST_CASE("listing a directory keeps every entry's attributes whole") {
+    Mount m(kOpts);
+    REQUIRE(mkdir((m / "d").c_str(), 0750) == 0);
+    write_file(m / "d/f", "12345", 0640);
+    REQUIRE(chown((m / "d/f").c_str(), 4321, 8765) == 0);
+    for (const auto& name : list_dir(m / "d")) (void)name;  // READDIRPLUS refreshes them
+    const auto st = stat_or_throw(m / "d/f");
+    CHECK(st.st_mode == (S_IFREG | 0640));
+    CHECK(st.st_uid == 4321u);
+    CHECK(st.st_gid == 8765u);
+    CHECK(st.st_size == 5);
+    CHECK(st.st_nlink == 1u);
+}

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -560,4 +561,50 @@ TEST_CASE("measure: daemon RSS, fresh and per empty file", "[.measure]") {
     WARN("fresh daemon VmRSS " << fresh / KiB << " KiB; after " << count << " empty files "
                                << after / KiB << " KiB; " << (after - fresh) / count
                                << " bytes per file");
+}
+
+// Each spill file lives through a descriptor of the daemon's, and descriptors are
+// limited: past the limit a write that needs a rollover gets ENOSPC, never EMFILE, and
+// nothing already written is lost.
+TEST_CASE("spilling stops at the descriptor limit with ENOSPC, data intact") {
+    SpillFs spill("256M");
+    // The daemon starts through a shell that lowers its descriptor limit (the test's own
+    // stays as it is: a lowered hard limit could not be raised again).
+    const std::string real = std::getenv("SPOOLFS");
+    TempDir wrapper_dir("spoolfs-ulimit-");
+    const std::string wrapper = wrapper_dir.path() + "/spoolfs";
+    write_file(wrapper, "#!/bin/sh\nulimit -n 512 || exit 1\nexec '" + real + "' \"$@\"\n", 0755);
+    REQUIRE(setenv("SPOOLFS", wrapper.c_str(), 1) == 0);
+    std::optional<Mount> m;
+    try {
+        m.emplace("lifetime=mount,ram=1M,spill_dir=" + spill.path());
+    } catch (...) {
+        setenv("SPOOLFS", real.c_str(), 1);
+        throw;
+    }
+    REQUIRE(setenv("SPOOLFS", real.c_str(), 1) == 0);
+
+    const std::string chunk(64 * KiB, 'c');
+    int written = 0, err = 0;
+    for (; written < 1000; ++written) {
+        Fd fd(open((*m / ("f" + std::to_string(written))).c_str(), O_CREAT | O_WRONLY, 0600));
+        REQUIRE(fd);
+        const std::string data(64 * KiB, static_cast<char>('a' + written % 26));
+        if (write(fd.get(), data.data(), data.size()) != static_cast<ssize_t>(data.size())) {
+            err = errno;
+            break;
+        }
+    }
+    CHECK(err == ENOSPC);
+    CHECK(written > 200);
+    CHECK(stat_of(*m, "files_spilled") <= 256);
+    for (int i = 0; i < written; ++i) {
+        INFO("file f" << i);
+        REQUIRE(read_file(*m / ("f" + std::to_string(i))) ==
+                std::string(64 * KiB, static_cast<char>('a' + i % 26)));
+    }
+    // Deleting spilled files gives their descriptors back: spilling works again.
+    for (int i = 0; i < 50; ++i) REQUIRE(unlink((*m / ("f" + std::to_string(i))).c_str()) == 0);
+    write_file(*m / "again", chunk);
+    CHECK(read_file(*m / "again") == chunk);
 }
