@@ -95,12 +95,13 @@ class Storage {
     template <typename Op>
     int allocating(Inode& inode, std::uint64_t worst, Op&& op);
     void given_back(std::uint64_t bytes);
+    void taken(std::uint64_t bytes);
 
     Config config_;
-    std::atomic<std::uint64_t> used_ = 0;  // charged + reserved
-    std::atomic<std::uint64_t> ram_ = 0;   // charged in RAM + reserved
-    std::atomic<std::uint64_t> freed_since_trim_ = 0;
-    std::atomic<std::uint64_t> spilled_ = 0;  // files rolled over and not yet dropped
+    std::atomic<std::uint64_t> used_ = 0;              // charged + reserved
+    std::atomic<std::uint64_t> ram_ = 0;               // charged in RAM + reserved
+    std::atomic<std::uint64_t> freed_since_trim_ = 0;  // freed, kept by malloc for reuse
+    std::atomic<std::uint64_t> spilled_ = 0;           // files rolled over and not yet dropped
 
     std::mutex candidates_mutex_;
     std::unordered_set<Inode*> candidates_;  // files with data in RAM
