@@ -16,6 +16,7 @@
 #include "test_support.hpp"
 
 namespace fs = std::filesystem;
+using tempfile_test::error_of;
 using tempfile_test::list_dir;
 using tempfile_test::mode_of;
 using tempfile_test::name_problem;
@@ -36,15 +37,6 @@ const std::vector<Affixes> python_affixes{
 tempfile::detail::ScopedNameSource names(std::vector<std::string> list) {
     return tempfile::detail::ScopedNameSource(
         [list = std::move(list), next = std::size_t{0}]() mutable { return list.at(next++); });
-}
-
-std::error_code error_of(const std::function<void()>& call) {
-    try {
-        call();
-    } catch (const std::system_error& error) {
-        return error.code();
-    }
-    return {};
 }
 
 }  // namespace

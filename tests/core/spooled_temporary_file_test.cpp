@@ -11,6 +11,7 @@
 #include "test_support.hpp"
 
 namespace fs = std::filesystem;
+using tempfile_test::error_of;
 using tempfile_test::list_dir;
 using tempfile_test::Scratch;
 
@@ -18,15 +19,6 @@ namespace {
 
 tempfile::SpooledTemporaryFile spooled(std::size_t max_size, const fs::path& dir) {
     return tempfile::SpooledTemporaryFile({.max_size = max_size, .dir = dir});
-}
-
-std::error_code error_of(const std::function<void()>& call) {
-    try {
-        call();
-    } catch (const std::system_error& error) {
-        return error.code();
-    }
-    return {};
 }
 
 off_t size_on_disk(int fd) {

@@ -153,4 +153,13 @@ int run_unprivileged(const std::function<int()>& check) {
     return code == 0xff ? -1 : code;
 }
 
+std::error_code error_of(const std::function<void()>& call) {
+    try {
+        call();
+    } catch (const std::system_error& error) {
+        return error.code();
+    }
+    return {};
+}
+
 }  // namespace tempfile_test

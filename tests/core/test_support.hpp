@@ -9,6 +9,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <vector>
 
 namespace tempfile_test {
@@ -28,6 +29,9 @@ mode_t mode_of(const std::filesystem::path& path);
 bool lexists(const std::filesystem::path& path);
 
 void write_file(const std::filesystem::path& path, const std::string& content);
+
+// The error code of the std::system_error that `call` throws; none if it throws nothing.
+std::error_code error_of(const std::function<void()>& call);
 
 // A plain directory for a test, made with mkdir(2) and removed with `rm -rf` after
 // restoring permissions: independent of the code under test.
