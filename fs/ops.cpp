@@ -29,6 +29,13 @@ Caller caller_of(fuse_req_t req) {
     return {ctx->uid, ctx->gid};
 }
 
+// The inode `ino`, or nullptr once ENOENT is replied.
+InodePtr find_or_reply(fuse_req_t req, fuse_ino_t ino) {
+    InodePtr inode = fs_of(req).tree.find(ino);
+    if (!inode) fuse_reply_err(req, ENOENT);
+    return inode;
+}
+
 Handle& handle_of(const fuse_file_info* fi) {
     return *reinterpret_cast<Handle*>(fi->fh);
 }
@@ -87,12 +94,8 @@ void sp_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
 }
 
 void sp_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
-    Filesystem& fs = fs_of(req);
-    InodePtr inode = fs.tree.find(ino);
-    if (!inode) {
-        fuse_reply_err(req, ENOENT);
-        return;
-    }
+    InodePtr inode = find_or_reply(req, ino);
+    if (!inode) return;
     struct stat st = stat_of(*inode);
     fuse_reply_attr(req, &st, Filesystem::cache_timeout);
 }
@@ -114,11 +117,8 @@ void sp_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
 }
 
 void sp_readlink(fuse_req_t req, fuse_ino_t ino) {
-    InodePtr inode = fs_of(req).tree.find(ino);
-    if (!inode) {
-        fuse_reply_err(req, ENOENT);
-        return;
-    }
+    InodePtr inode = find_or_reply(req, ino);
+    if (!inode) return;
     if (!S_ISLNK(inode->type)) {
         fuse_reply_err(req, EINVAL);
         return;
@@ -215,11 +215,8 @@ void sp_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
 
 void sp_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     Filesystem& fs = fs_of(req);
-    InodePtr inode = fs.tree.find(ino);
-    if (!inode) {
-        fuse_reply_err(req, ENOENT);
-        return;
-    }
+    InodePtr inode = find_or_reply(req, ino);
+    if (!inode) return;
     if (!inode->is_reg()) {
         fuse_reply_err(req, EINVAL);
         return;
@@ -320,11 +317,8 @@ void sp_fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
 }
 
 void sp_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-    InodePtr inode = fs_of(req).tree.find(ino);
-    if (!inode) {
-        fuse_reply_err(req, ENOENT);
-        return;
-    }
+    InodePtr inode = find_or_reply(req, ino);
+    if (!inode) return;
     if (!inode->is_dir()) {
         fuse_reply_err(req, ENOTDIR);
         return;
@@ -419,11 +413,8 @@ void sp_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) 
 }
 
 void sp_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
-    InodePtr inode = fs_of(req).tree.find(ino);
-    if (!inode) {
-        fuse_reply_err(req, ENOENT);
-        return;
-    }
+    InodePtr inode = find_or_reply(req, ino);
+    if (!inode) return;
     std::string names = list_xattrs(*inode);
     if (size == 0)
         fuse_reply_xattr(req, names.size());
