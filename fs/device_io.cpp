@@ -15,10 +15,6 @@
 namespace spoolfs {
 namespace {
 
-constexpr std::uint64_t no_request = 0;
-// The INIT request whose reply is to be patched (there is one per connection).
-std::atomic<std::uint64_t> init_unique = no_request;
-
 template <typename Body>
 const Body* body_of(const fuse_in_header* header, ssize_t n) {
     if (n < static_cast<ssize_t>(sizeof(fuse_in_header) + sizeof(Body))) return nullptr;
@@ -41,7 +37,7 @@ void apply_in_order(Filesystem& fs, fuse_in_header* header, ssize_t n) {
         case FUSE_INIT:
             if (auto* in = body_of<fuse_init_in>(header, n);
                 in && (in->flags & FUSE_HANDLE_KILLPRIV_V2))
-                init_unique = header->unique;
+                fs.init_to_patch = header->unique;
             break;
         case FUSE_WRITE:
             if (auto* in = body_of<fuse_write_in>(header, n);
@@ -77,15 +73,16 @@ ssize_t receive(int fd, void* buf, size_t len, void* userdata) {
     return n;
 }
 
-ssize_t send(int fd, iovec* iov, int count, void*) {
-    std::uint64_t init = init_unique.load(std::memory_order_relaxed);
-    if (init != no_request && count >= 2 && iov[0].iov_len >= sizeof(fuse_out_header)) {
+ssize_t send(int fd, iovec* iov, int count, void* userdata) {
+    Filesystem& fs = *static_cast<Filesystem*>(userdata);
+    std::uint64_t init = fs.init_to_patch.load(std::memory_order_relaxed);
+    if (init != Filesystem::no_request && count >= 2 && iov[0].iov_len >= sizeof(fuse_out_header)) {
         auto* header = static_cast<fuse_out_header*>(iov[0].iov_base);
         if (header->unique == init && header->error == 0 &&
             iov[1].iov_len >= sizeof(std::uint32_t) * 3) {
             auto* out = static_cast<fuse_init_out*>(iov[1].iov_base);
             out->flags |= FUSE_HANDLE_KILLPRIV_V2;
-            init_unique = no_request;
+            fs.init_to_patch = Filesystem::no_request;
         }
     }
     return ::writev(fd, iov, count);

@@ -4,6 +4,8 @@
 // an inode's data through Storage when the inode dies.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <mutex>
 #include <string>
 
@@ -23,8 +25,11 @@ class Filesystem {
     Notifier notifier;
     const Lifetime default_lifetime;
 
-    // Taken around each read of a request from the device (see session.hpp).
+    // DeviceIo's state (device_io.hpp): taken around each read of a request, and the
+    // INIT request whose reply is to be patched (one per connection).
     std::mutex receive_order;
+    static constexpr std::uint64_t no_request = 0;
+    std::atomic<std::uint64_t> init_to_patch = no_request;
 
     // How long the kernel may trust what we reply. Every change but our own removals
     // passes through the kernel, so that can be long; names of lifetime-close files get

@@ -70,7 +70,6 @@ struct Inode {
     // What the Storage counts for `data`: all of it (size=) and the part in RAM (ram=).
     std::uint64_t charged = 0;
     std::uint64_t charged_ram = 0;
-    bool in_ram_set = false;  // listed among the Storage's rollover candidates
 
     // --- Atomics, read without the mutex by the Storage to choose what rolls over.
     std::atomic<std::uint64_t> resident = 0;  // = charged_ram

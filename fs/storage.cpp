@@ -101,17 +101,17 @@ void Storage::settle(Inode& inode) {
     ram_.fetch_add(ram - inode.charged_ram, std::memory_order_relaxed);
     if (ram < inode.charged_ram) given_back(inode.charged_ram - ram);
     if (ram > inode.charged_ram) taken(ram - inode.charged_ram);
+    // A file is a rollover candidate exactly while it holds RAM.
+    bool was_listed = inode.charged_ram > 0, listed = ram > 0;
     inode.charged = total;
     inode.charged_ram = ram;
     inode.resident.store(ram, std::memory_order_relaxed);
-    bool listed = ram > 0;
-    if (listed != inode.in_ram_set) {
+    if (listed != was_listed) {
         std::lock_guard lock(candidates_mutex_);
         if (listed)
             candidates_.insert(&inode);
         else
             candidates_.erase(&inode);
-        inode.in_ram_set = listed;
     }
 }
 
@@ -212,7 +212,9 @@ int Storage::write(Inode& inode, std::span<const std::byte> data, std::uint64_t 
     done = 0;
     if (offset > max_file_size || data.size() > max_file_size - offset) return EFBIG;
     note_use(inode);
-    std::uint64_t need = cost(inode, offset, data.size());
+    // On disk the exact cost takes an lseek: reserve the length, which is never less,
+    // and leave exactness to the page-by-page path near the limit.
+    std::uint64_t need = inode.data.rolled() ? data.size() : cost(inode, offset, data.size());
     if (reserve(need)) {
         int err = allocating(inode, need, [&] { done = inode.data.pwrite(data, offset); });
         unreserve(need);

@@ -9,6 +9,8 @@
 #include <sys/xattr.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <thread>
 
 #include "file_util.hpp"
 #include "mount_fixture.hpp"
@@ -251,4 +253,23 @@ TEST_CASE("an invalid user.spoolfs.lifetime value fails with EINVAL and changes 
         CHECK(set_lifetime(path, "mount2") == EINVAL);
         CHECK(lifetime_of(path) == "mount");
     }
+}
+
+// The line is printed just after the mount appears: wait for it, within a bound.
+bool log_says(const Mount& m, const std::string& text) {
+    for (int i = 0; i < 500; ++i) {
+        if (m.log().find(text) != std::string::npos) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+}
+
+TEST_CASE("the startup line says where it mounted and, in words, the lifetime in force") {
+    {
+        Mount m;
+        CHECK(log_says(m, "mounted on " + m.path()));
+        CHECK(log_says(m, "files vanish when their last handle closes"));
+    }
+    Mount m("lifetime=mount");
+    CHECK(log_says(m, "files live until unlinked or unmounted"));
 }
