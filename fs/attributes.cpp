@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "clock.hpp"
+#include "passthrough.hpp"
 
 namespace spoolfs {
 namespace {
@@ -40,6 +41,7 @@ struct stat stat_of(Inode& inode) {
     st.st_uid = inode.uid;
     st.st_gid = inode.gid;
     st.st_rdev = inode.rdev;
+    if (inode.is_reg()) follow_backing(inode);
     st.st_atim = inode.atime;
     st.st_mtim = inode.mtime;
     st.st_ctim = inode.ctime;
@@ -70,6 +72,7 @@ fuse_entry_param entry_of(Inode& inode, Lifetime lifetime) {
 
 int set_attributes(Filesystem& fs, Inode& inode, const struct stat& attr, int to_set) {
     std::lock_guard lock(inode.mutex);
+    follow_backing(inode);
     timespec t = now();
     if (to_set & FUSE_SET_ATTR_SIZE) {
         if (inode.is_dir()) return EISDIR;
@@ -95,6 +98,8 @@ int set_attributes(Filesystem& fs, Inode& inode, const struct stat& attr, int to
     else if (to_set & FUSE_SET_ATTR_MTIME)
         inode.mtime = attr.st_mtim;
     inode.ctime = (to_set & FUSE_SET_ATTR_CTIME) ? attr.st_ctim : t;
+    // What the truncate did to the spill file's times is ours, not a direct write.
+    follow_backing(inode, false);
     return 0;
 }
 
@@ -118,6 +123,10 @@ void kill_privileges(Inode& inode) {
 void release_handle(Filesystem& fs, Handle& handle) {
     if (handle.released) return;
     handle.released = true;
+    {
+        std::lock_guard lock(handle.inode->mutex);
+        end_handle(fs, *handle.inode);
+    }
     for (Removal& removal : fs.tree.release(*handle.inode)) fs.notifier.push(std::move(removal));
 }
 

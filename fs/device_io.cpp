@@ -11,9 +11,16 @@
 
 #include "attributes.hpp"
 #include "filesystem.hpp"
+#include "passthrough.hpp"
 
 namespace spoolfs {
 namespace {
+
+// The kernel offers FUSE_PASSTHROUGH: bit 37 of the flags, bit 5 of flags2.
+constexpr std::uint32_t passthrough_offered = 1u << 5;
+
+// The backing id of the OPEN or CREATE reply this thread is sending (reply_open()).
+thread_local std::int32_t reply_backing = 0;
 
 template <typename Body>
 const Body* body_of(const fuse_in_header* header, ssize_t n) {
@@ -35,9 +42,12 @@ void apply_in_order(Filesystem& fs, fuse_in_header* header, ssize_t n) {
                 release_handle(fs, *reinterpret_cast<Handle*>(in->fh));
             break;
         case FUSE_INIT:
-            if (auto* in = body_of<fuse_init_in>(header, n);
-                in && (in->flags & FUSE_HANDLE_KILLPRIV_V2))
+            if (auto* in = body_of<fuse_init_in>(header, n)) {
+                fs.init_killpriv = in->flags & FUSE_HANDLE_KILLPRIV_V2;
+                fs.init_passthrough = fs.passthrough.wanted() && (in->flags & FUSE_INIT_EXT) &&
+                                      (in->flags2 & passthrough_offered);
                 fs.init_to_patch = header->unique;
+            }
             break;
         case FUSE_WRITE:
             if (auto* in = body_of<fuse_write_in>(header, n);
@@ -73,15 +83,23 @@ ssize_t receive(int fd, void* buf, size_t len, void* userdata) {
     return n;
 }
 
+void patch_init(Filesystem& fs, void* body, std::size_t length) {
+    if (length < sizeof(std::uint32_t) * 4) return;
+    auto* out = static_cast<fuse_init_out*>(body);
+    if (fs.init_killpriv) out->flags |= FUSE_HANDLE_KILLPRIV_V2;
+    if (fs.init_passthrough && request_passthrough(body, length)) fs.passthrough.enable();
+}
+
 ssize_t send(int fd, iovec* iov, int count, void* userdata) {
     Filesystem& fs = *static_cast<Filesystem*>(userdata);
-    std::uint64_t init = fs.init_to_patch.load(std::memory_order_relaxed);
-    if (init != Filesystem::no_request && count >= 2 && iov[0].iov_len >= sizeof(fuse_out_header)) {
-        auto* header = static_cast<fuse_out_header*>(iov[0].iov_base);
-        if (header->unique == init && header->error == 0 &&
-            iov[1].iov_len >= sizeof(std::uint32_t) * 3) {
-            auto* out = static_cast<fuse_init_out*>(iov[1].iov_base);
-            out->flags |= FUSE_HANDLE_KILLPRIV_V2;
+    if (count >= 2 && iov[0].iov_len >= sizeof(fuse_out_header)) {
+        const auto* header = static_cast<const fuse_out_header*>(iov[0].iov_base);
+        iovec& body = iov[count - 1];
+        if (reply_backing && header->error == 0) {
+            mark_open_reply(body.iov_base, body.iov_len, reply_backing);
+        } else if (std::uint64_t init = fs.init_to_patch.load(std::memory_order_relaxed);
+                   init != Filesystem::no_request && header->unique == init) {
+            if (header->error == 0) patch_init(fs, body.iov_base, body.iov_len);
             fs.init_to_patch = Filesystem::no_request;
         }
     }
@@ -99,6 +117,21 @@ const fuse_custom_io hooks = {
 
 const fuse_custom_io& device_io() {
     return hooks;
+}
+
+int reply_open(fuse_req_t req, const fuse_file_info* fi, std::int32_t backing_id) {
+    reply_backing = backing_id;
+    int err = fuse_reply_open(req, fi);
+    reply_backing = 0;
+    return err;
+}
+
+int reply_create(fuse_req_t req, const fuse_entry_param* e, const fuse_file_info* fi,
+                 std::int32_t backing_id) {
+    reply_backing = backing_id;
+    int err = fuse_reply_create(req, e, fi);
+    reply_backing = 0;
+    return err;
 }
 
 }  // namespace spoolfs

@@ -9,13 +9,24 @@
 // - FUSE_HANDLE_KILLPRIV_V2 is accepted in the INIT reply, so the kernel stops asking
 //   GETXATTR("security.capability") before every write; in exchange, the kill-suid
 //   flags of WRITE, SETATTR and OPEN are applied here.
+// - FUSE_PASSTHROUGH is accepted in the INIT reply when wanted, and OPEN and CREATE
+//   replies carry the backing id of a file the kernel is to serve itself
+//   (passthrough.hpp).
 #pragma once
 
 #include <fuse_lowlevel.h>
+
+#include <cstdint>
 
 namespace spoolfs {
 
 // The hooks; their userdata is the session's Filesystem.
 const fuse_custom_io& device_io();
+
+// fuse_reply_open and fuse_reply_create, served by passthrough from `backing_id`
+// unless it is 0.
+int reply_open(fuse_req_t req, const fuse_file_info* fi, std::int32_t backing_id);
+int reply_create(fuse_req_t req, const fuse_entry_param* e, const fuse_file_info* fi,
+                 std::int32_t backing_id);
 
 }  // namespace spoolfs

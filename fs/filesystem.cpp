@@ -35,6 +35,8 @@ Filesystem::Filesystem(const Options& options, tempfile::FileDescriptor spill_di
           .spill_dir = std::move(spill_dir),
           .max_spilled = spill_file_limit(),
       }),
+      // size= needs every write seen by the daemon.
+      passthrough(options.passthrough && !options.size),
       default_lifetime(options.lifetime) {}
 
 }  // namespace spoolfs

@@ -11,6 +11,7 @@
 
 #include "notifier.hpp"
 #include "options.hpp"
+#include "passthrough.hpp"
 #include "storage.hpp"
 #include "tree.hpp"
 
@@ -23,13 +24,15 @@ class Filesystem {
     Tree tree;
     Storage storage;
     Notifier notifier;
+    Passthrough passthrough;
     const Lifetime default_lifetime;
 
     // DeviceIo's state (device_io.hpp): taken around each read of a request, and the
-    // INIT request whose reply is to be patched (one per connection).
+    // INIT request whose reply is to be patched (one per connection) with what to add.
     std::mutex receive_order;
     static constexpr std::uint64_t no_request = 0;
     std::atomic<std::uint64_t> init_to_patch = no_request;
+    std::atomic<bool> init_killpriv = false, init_passthrough = false;
 
     // How long the kernel may trust what we reply. Every change but our own removals
     // passes through the kernel, so that can be long; names of lifetime-close files get

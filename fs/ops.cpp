@@ -14,7 +14,9 @@
 
 #include "attributes.hpp"
 #include "clock.hpp"
+#include "device_io.hpp"
 #include "filesystem.hpp"
+#include "passthrough.hpp"
 #include "xattrs.hpp"
 
 namespace spoolfs {
@@ -185,15 +187,27 @@ void sp_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* n
     reply_entry(req, fs, err, inode);
 }
 
-// Opens a handle on a regular file; the file handle owns a Handle.
-void open_handle(Filesystem& fs, const InodePtr& inode, fuse_file_info* fi) {
+// Opens a handle on a regular file; the file handle owns a Handle. Returns the backing
+// id when the kernel is to serve the handle itself (passthrough.hpp), else 0.
+std::int32_t open_handle(Filesystem& fs, const InodePtr& inode, fuse_file_info* fi, bool writing) {
     fs.tree.open(*inode);
     auto handle = std::make_unique<Handle>(Handle{inode});
     fi->fh = reinterpret_cast<uint64_t>(handle.release());
-    // The page cache stays valid across opens: all writes pass through this kernel.
-    fi->keep_cache = 1;
     // FLUSH would do nothing here: spare close() the round trip.
     fi->noflush = 1;
+    std::lock_guard lock(inode->mutex);
+    std::int32_t backing = begin_handle(fs, *inode, writing);
+    // The page cache stays valid across opens, since all writes pass through this
+    // kernel, unless it wrote a spill file directly since: then it is dropped once.
+    fi->keep_cache = !inode->cached_pages_stale;
+    if (!backing) inode->cached_pages_stale = false;
+    return backing;
+}
+
+// The reply of an open failed (the request was interrupted): the handle goes.
+void undo_open(Filesystem& fs, fuse_file_info* fi) {
+    std::unique_ptr<Handle> handle(&handle_of(fi));
+    release_handle(fs, *handle);
 }
 
 void sp_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
@@ -205,12 +219,9 @@ void sp_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
         fuse_reply_err(req, err);
         return;
     }
-    open_handle(fs, inode, fi);
+    std::int32_t backing = open_handle(fs, inode, fi, true);
     fuse_entry_param e = entry_of(fs, *inode);
-    if (fuse_reply_create(req, &e, fi) != 0) {
-        std::unique_ptr<Handle> handle(&handle_of(fi));
-        fs.tree.release(*inode);
-    }
+    if (reply_create(req, &e, fi, backing) != 0) undo_open(fs, fi);
 }
 
 void sp_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -229,11 +240,8 @@ void sp_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
             return;
         }
     }
-    open_handle(fs, inode, fi);
-    if (fuse_reply_open(req, fi) != 0) {
-        std::unique_ptr<Handle> handle(&handle_of(fi));
-        fs.tree.release(*inode);
-    }
+    std::int32_t backing = open_handle(fs, inode, fi, (fi->flags & O_ACCMODE) != O_RDONLY);
+    if (reply_open(req, fi, backing) != 0) undo_open(fs, fi);
 }
 
 // Replies straight from the file's storage: iovecs into the RAM chunks, or a splice

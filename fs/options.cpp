@@ -206,6 +206,7 @@ void take_option(Collected& c, std::string_view arg) {
                                     "spool"sv,
                                     "spill_dir"sv,
                                     "lifetime"sv,
+                                    "passthrough"sv,
                                     "max_threads"sv,
                                     "max_idle_threads"sv};
     const bool ours = std::find(kValued.begin(), kValued.end(), name) != kValued.end();
@@ -263,6 +264,12 @@ void take_option(Collected& c, std::string_view arg) {
             o.lifetime = Lifetime::mount;
         } else {
             c.fail("lifetime=" + std::string(value) + ": must be close or mount");
+        }
+    } else if (name == "passthrough") {
+        if (value == "on" || value == "off") {
+            o.passthrough = value == "on";
+        } else {
+            c.fail("passthrough=" + std::string(value) + ": must be on or off");
         }
     } else if (name == "max_threads") {
         if (auto n = thread_option(c, name, value)) o.max_threads = n;
@@ -526,6 +533,10 @@ spoolfs options (tmpfs's names where tmpfs has the knob):
                            close: a file vanishes when its last handle closes;
                            mount: it lives until unlinked or unmounted
                            (default: close)
+    -o passthrough=on|off  on: the kernel reads and writes files on disk, and
+                           new files it moves there, without the daemon (needs
+                           CAP_SYS_ADMIN and a kernel with FUSE passthrough;
+                           off with size=) (default: on)
     -o max_threads=N       most request threads (default: libfuse's, 10)
     -o max_idle_threads=N  most idle request threads (default: libfuse's)
     -o clone_fd            one /dev/fuse descriptor per thread (default: off)

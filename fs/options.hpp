@@ -35,6 +35,7 @@ struct Options {
     std::uint64_t spool = 0;                 // spool=: per-file rollover size; 0: budget only
     std::filesystem::path spill_dir;         // spill_dir=: canonical, a writable directory
     Lifetime lifetime = Lifetime::close;     // lifetime=
+    bool passthrough = true;                 // passthrough=on|off: kernel passthrough if possible
 
     bool foreground = false;     // -f (also set by -d)
     bool debug = false;          // -d, -o debug

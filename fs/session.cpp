@@ -74,6 +74,7 @@ int serve(Options& options) {
         return 1;
     }
     fuse_session_custom_io(se.get(), &device_io(), fuse_session_fd(se.get()));
+    fs.passthrough.set_device(fuse_session_fd(se.get()));
     std::fprintf(stderr, "spoolfs: mounted on %s (%s)\n", options.mountpoint.c_str(),
                  lifetime_in_words(options.lifetime));
     std::fflush(stderr);

@@ -14,6 +14,7 @@ namespace spoolfs {
 const std::vector<std::string_view>& stat_names() {
     static const std::vector<std::string_view> names = {
         "ram_bytes", "spilled_bytes", "files_in_ram", "files_spilled", "files_close", "files_mount",
+        "passthrough", "files_passthrough",
     };
     return names;
 }
@@ -23,6 +24,8 @@ std::optional<std::uint64_t> stat_value(Filesystem& fs, std::string_view name) {
         Storage::Usage usage = fs.storage.usage();
         return name == "ram_bytes" ? usage.ram : usage.used - usage.ram;
     }
+    if (name == "passthrough") return fs.passthrough.available() ? 1 : 0;
+    if (name == "files_passthrough") return fs.passthrough.active();
     Tree::Census census = fs.tree.census();
     if (name == "files_in_ram") return census.in_ram;
     if (name == "files_spilled") return census.spilled;

@@ -1,5 +1,5 @@
 // Statistics of a mount: RAM in use, bytes spilled, files in RAM and spilled, files per
-// lifetime. Served as the xattrs user.spoolfs.stats.<name> of the mount root, and
+// lifetime, whether the kernel serves files directly (passthrough.hpp) and how many now. Served as the xattrs user.spoolfs.stats.<name> of the mount root, and
 // printed as a table by `spoolfs --stats MOUNTPOINT`.
 #pragma once
 

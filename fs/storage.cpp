@@ -15,6 +15,8 @@
 #include <system_error>
 #include <vector>
 
+#include "passthrough.hpp"
+
 namespace spoolfs {
 namespace {
 
@@ -188,6 +190,17 @@ int Storage::rollover(Inode& inode) {
     return err == EMFILE || err == ENFILE ? ENOSPC : err;
 }
 
+int Storage::spill_empty(Inode& inode) {
+    if (inode.data.rolled() || inode.data.size() != 0) return EINVAL;
+    if (spilled_.load(std::memory_order_relaxed) >= config_.max_spilled / 2) return ENOSPC;
+    return rollover(inode);
+}
+
+void Storage::absorb(Inode& inode) {
+    follow_backing(inode);
+    settle(inode);
+}
+
 void Storage::note_use(Inode& inode) {
     inode.last_use.store(steady_now(), std::memory_order_relaxed);
 }
@@ -195,6 +208,7 @@ void Storage::note_use(Inode& inode) {
 int Storage::read(Inode& inode, std::span<std::byte> buf, std::uint64_t offset, std::size_t& done) {
     done = 0;
     note_use(inode);
+    follow_backing(inode);
     return guarded([&] { done = inode.data.pread(buf, offset); });
 }
 
@@ -212,6 +226,7 @@ int Storage::write(Inode& inode, std::span<const std::byte> data, std::uint64_t 
     done = 0;
     if (offset > max_file_size || data.size() > max_file_size - offset) return EFBIG;
     note_use(inode);
+    follow_backing(inode);
     // On disk the exact cost takes an lseek: reserve the length, which is never less,
     // and leave exactness to the page-by-page path near the limit.
     std::uint64_t need = inode.data.rolled() ? data.size() : cost(inode, offset, data.size());
@@ -237,6 +252,16 @@ int Storage::write(Inode& inode, std::span<const std::byte> data, std::uint64_t 
 
 int Storage::truncate(Inode& inode, std::uint64_t size) {
     if (size > max_file_size) return EFBIG;
+    follow_backing(inode);
+    if (size == 0 && inode.data.rolled() && !inode.backing_id) {
+        // Emptied while no handle has the kernel write its spill file: back to an empty
+        // spool in RAM, giving up the descriptor. (A truncate to 0 would also make ext4
+        // flush the file to disk at each later close: auto_da_alloc.)
+        spilled_.fetch_sub(1, std::memory_order_relaxed);
+        inode.data = tempfile::Spool();
+        settle(inode);
+        return 0;
+    }
     int err = guarded([&] { inode.data.truncate(size); });
     settle(inode);
     return err;
@@ -246,6 +271,7 @@ int Storage::fallocate(Inode& inode, int mode, std::uint64_t offset, std::uint64
     if (length == 0) return EINVAL;
     if (offset > max_file_size || length > max_file_size - offset) return EFBIG;
     bool keep_size = mode & FALLOC_FL_KEEP_SIZE;
+    follow_backing(inode);
     int err = 0;
     if (mode & FALLOC_FL_PUNCH_HOLE) {
         if (!keep_size || (mode & ~(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE))) return EOPNOTSUPP;
@@ -267,6 +293,7 @@ int Storage::fallocate(Inode& inode, int mode, std::uint64_t offset, std::uint64
 
 int Storage::seek(Inode& inode, std::uint64_t offset, int whence, std::uint64_t& result) {
     std::optional<std::uint64_t> found;
+    follow_backing(inode);
     int err = guarded([&] {
         found = whence == SEEK_DATA ? inode.data.seek_data(offset) : inode.data.seek_hole(offset);
     });

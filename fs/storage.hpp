@@ -67,6 +67,15 @@ class Storage {
     // Moves the file's data to disk now (no-op if it is there already).
     int rollover(Inode& inode);
 
+    // Moves an empty file to disk, for the kernel to serve it directly
+    // (passthrough.hpp): only while spill files hold less than half the descriptor
+    // allowance, so that rollover keeps the other half. ENOSPC past that.
+    int spill_empty(Inode& inode);
+
+    // The kernel wrote to the file's spill file directly: its size and blocks go into
+    // the accounts.
+    void absorb(Inode& inode);
+
     // The file is gone: its usage is given back and its data freed. Takes the mutex.
     void drop(Inode& inode);
 

@@ -448,6 +448,10 @@ std::uint64_t Spool::ram_growth(std::uint64_t offset, std::uint64_t length) cons
     return growth;
 }
 
+void Spool::sync_size() {
+    if (file_) size_ = static_cast<std::uint64_t>(sys::status(file_.get()).st_size);
+}
+
 std::uint64_t Spool::allocated_bytes() const {
     if (!file_) return ram_bytes_;
     return static_cast<std::uint64_t>(sys::status(file_.get()).st_blocks) * 512;
@@ -455,6 +459,9 @@ std::uint64_t Spool::allocated_bytes() const {
 
 // Writes only the chunks that exist, so holes stay holes in the file.
 void Spool::copy_to(int fd) const {
+    // Not for an empty spool: ext4 takes a truncate to 0 for "file rewritten" and then
+    // flushes the file to disk at every close (auto_da_alloc).
+    if (size_ == 0) return;
     sys::truncate(fd, size_);
     for (const auto& [index, chunk] : chunks_) {
         const std::uint64_t start = index * chunk_size;

@@ -488,6 +488,26 @@ TEST_CASE("rollover adopts a given empty file") {
     CHECK(seen == concat(zeros(5), pattern(chunk_bytes + 10)));
 }
 
+TEST_CASE("sync_size takes the size of writes made to the file behind the spool's back") {
+    TempDir dir;
+    Spool spool;
+    spool.pwrite(pattern(100), 0);
+    spool.sync_size();  // in RAM: nothing to follow
+    CHECK(spool.size() == 100);
+
+    spool.rollover(dir.fd());
+    const Bytes more = pattern(50);
+    REQUIRE(::pwrite(spool.fd(), more.data(), more.size(), 200) == 50);
+    CHECK(spool.size() == 100);
+    spool.sync_size();
+    CHECK(spool.size() == 250);
+    CHECK(contents(spool) == concat(concat(pattern(100), zeros(100)), more));
+
+    REQUIRE(::ftruncate(spool.fd(), 10) == 0);
+    spool.sync_size();
+    CHECK(spool.size() == 10);
+}
+
 TEST_CASE("rollover of a rolled-over spool changes nothing and closes a given file") {
     TempDir dir;
     Spool spool;

@@ -235,6 +235,7 @@ TEST_CASE("defaults: tmpfs's where tmpfs has the knob") {
     CHECK(o.ram == ram_bytes() / 2);
     CHECK(o.spool == 0);
     CHECK(o.lifetime == Lifetime::close);
+    CHECK(o.passthrough);
     CHECK_FALSE(o.foreground);
     CHECK_FALSE(o.debug);
     CHECK_FALSE(o.single_thread);
@@ -255,7 +256,7 @@ TEST_CASE("every spoolfs option parses") {
     const fs::path spill = tmp.dir("spill");
     const Options o = parse_ok({"-o",
                                 "size=2G,nr_inodes=10k,mode=0755,uid=123,gid=456,ram=1G,"
-                                "spool=1M,lifetime=mount",
+                                "spool=1M,lifetime=mount,passthrough=off",
                                 "-o", "spill_dir=" + spill.string(), "-o",
                                 "max_threads=4,max_idle_threads=2,clone_fd", "-f", "-s", mnt});
     CHECK(o.size == 2ull << 30);
@@ -267,6 +268,7 @@ TEST_CASE("every spoolfs option parses") {
     CHECK(o.spool == 1u << 20);
     CHECK(o.spill_dir == fs::canonical(spill));
     CHECK(o.lifetime == Lifetime::mount);
+    CHECK_FALSE(o.passthrough);
     CHECK(o.max_threads == 4u);
     CHECK(o.max_idle_threads == 2u);
     CHECK(o.clone_fd);
@@ -389,6 +391,8 @@ TEST_CASE("bad option values: exit status 2, one line naming the option") {
     check_usage_error({"-o", "gid=wheel", mnt}, "gid=wheel");
     check_usage_error({"-o", "lifetime=forever", mnt}, "lifetime=forever");
     check_usage_error({"-o", "lifetime", mnt}, "option 'lifetime' needs a value");
+    check_usage_error({"-o", "passthrough=yes", mnt}, "passthrough=yes");
+    check_usage_error({"-o", "passthrough", mnt}, "option 'passthrough' needs a value");
     check_usage_error({"-o", "max_threads=0", mnt}, "max_threads=0");
     check_usage_error({"-o", "max_idle_threads=x", mnt}, "max_idle_threads=x");
     check_usage_error({"-o", "fsname=", mnt}, "option 'fsname' needs a value");

@@ -77,8 +77,8 @@ struct Written {
 class Fixture {
   public:
     explicit Fixture(std::optional<std::uint64_t> size_limit = std::nullopt,
-                     std::uint64_t ram_budget = 64 * MiB)
-        : storage(config(size_limit, ram_budget, spill_)) {}
+                     std::uint64_t ram_budget = 64 * MiB, std::uint64_t max_spilled = 16384)
+        : storage(config(size_limit, ram_budget, max_spilled, spill_)) {}
 
     Written write(Inode& inode, std::string_view data, std::uint64_t offset) {
         Written w{-1, 0};
@@ -111,10 +111,11 @@ class Fixture {
 
   private:
     static Storage::Config config(std::optional<std::uint64_t> size_limit, std::uint64_t ram_budget,
-                                  const TempDir& spill) {
+                                  std::uint64_t max_spilled, const TempDir& spill) {
         Storage::Config c;
         c.size_limit = size_limit;
         c.ram_budget = ram_budget;
+        c.max_spilled = max_spilled;
         c.spill_dir = spill.open();
         return c;
     }
@@ -558,4 +559,31 @@ TEST_CASE("statfs reports size= and nr_inodes", "[storage]") {
         CHECK(st.f_files > 10);
         CHECK(st.f_ffree == st.f_files - 10);
     }
+}
+
+TEST_CASE("empty files go to disk for passthrough within half the descriptor allowance") {
+    Fixture f(std::nullopt, 64 * MiB, 4);
+    Inode& a = f.new_file();
+    Inode& b = f.new_file();
+    Inode& c = f.new_file();
+    CHECK(f.storage.spill_empty(a) == 0);
+    CHECK(a.data.rolled());
+    CHECK(f.storage.spill_empty(a) == EINVAL);  // there already
+    CHECK(f.storage.spill_empty(b) == 0);
+    CHECK(f.storage.spill_empty(c) == ENOSPC);  // the other half is for rollover
+    CHECK_FALSE(c.data.rolled());
+    CHECK(f.write(c, "data", 0).err == 0);
+    CHECK(f.storage.rollover(c) == 0);  // rollover may still use it
+
+    // Emptied, a spilled file returns to RAM and gives its descriptor back.
+    CHECK(f.write(a, "abc", 0).err == 0);
+    CHECK(f.storage.truncate(a, 0) == 0);
+    CHECK_FALSE(a.data.rolled());
+    CHECK(a.data.size() == 0);
+    Inode& d = f.new_file();
+    CHECK(f.storage.spill_empty(d) == ENOSPC);  // b and c still hold theirs
+    CHECK(f.storage.truncate(b, 0) == 0);
+    CHECK(f.storage.spill_empty(d) == 0);
+    CHECK(f.write(d, "x", 0).err == 0);
+    CHECK(f.storage.spill_empty(d) == EINVAL);  // not empty
 }

@@ -4,6 +4,10 @@
 // a full spill filesystem means ENOSPC without damage, the daemon's memory follows ram=,
 // and the statistics are readable and consistent.
 //
+// These are the daemon's RAM tier, which kernel passthrough bypasses for the files it
+// serves (passthrough_test.cpp): the mounts here say passthrough=off (or size=, which
+// implies it).
+//
 // Spill directories live on a small tmpfs of the test's own, so that "nothing left
 // behind" can be checked by the filesystem's free blocks, which see anonymous files too.
 #include <signal.h>
@@ -25,46 +29,13 @@
 
 #include "file_util.hpp"
 #include "mount_fixture.hpp"
+#include "mount_util.hpp"
 
 using namespace mount_test;
 
 namespace {
 
 constexpr size_t KiB = 1024, MiB = 1024 * KiB;
-
-// A tmpfs of `size` on a fresh directory, unmounted (lazily, so even a busy one goes) and
-// removed when the test ends. Declare it before the Mount that spills into it, so that
-// the daemon is gone before it is.
-class SpillFs {
-  public:
-    explicit SpillFs(const std::string& size) : dir_("spoolfs-spillfs-") {
-        const std::string opts = "size=" + size + ",mode=0700";
-        if (::mount("spoolfs-test", dir_.path().c_str(), "tmpfs", 0, opts.c_str()) != 0)
-            throw_errno("mount tmpfs on " + dir_.path());
-    }
-    ~SpillFs() { ::umount2(dir_.path().c_str(), MNT_DETACH); }
-    SpillFs(const SpillFs&) = delete;
-    SpillFs& operator=(const SpillFs&) = delete;
-
-    const std::string& path() const { return dir_.path(); }
-    std::uint64_t free_bytes() const {
-        struct statvfs st {};
-        if (::statvfs(path().c_str(), &st) != 0) throw_errno("statvfs " + path());
-        return static_cast<std::uint64_t>(st.f_bfree) * st.f_frsize;
-    }
-
-  private:
-    TempDir dir_;  // destroyed after the unmount above
-};
-
-// One statistic of the mount, from the root's user.spoolfs.stats.<name>.
-std::uint64_t stat_of(const Mount& m, const std::string& name) {
-    const std::string attr = "user.spoolfs.stats." + name;
-    char value[32];
-    const ssize_t n = ::getxattr(m.path().c_str(), attr.c_str(), value, sizeof(value) - 1);
-    if (n < 0) throw_errno("getxattr " + attr);
-    return std::stoull(std::string(value, static_cast<size_t>(n)));
-}
 
 // A line "Name:   N kB" of /proc/<pid>/status, in bytes.
 std::uint64_t proc_status_bytes(pid_t pid, const std::string& field) {
@@ -151,7 +122,7 @@ class ScopedEnv {
 
 TEST_CASE("RAM held never passes ram= while more than ram= is written") {
     SpillFs spill("64M");
-    Mount m("lifetime=mount,ram=4M,spill_dir=" + spill.path());
+    Mount m("passthrough=off,lifetime=mount,ram=4M,spill_dir=" + spill.path());
     std::uint64_t max_between = 0;
     {
         RamWatcher watcher(m);
@@ -180,7 +151,7 @@ TEST_CASE("RAM held never passes ram= while more than ram= is written") {
 
 TEST_CASE("the cold large file rolls over before small hot ones") {
     SpillFs spill("64M");
-    Mount m("lifetime=mount,ram=8M,spill_dir=" + spill.path());
+    Mount m("passthrough=off,lifetime=mount,ram=8M,spill_dir=" + spill.path());
     write_file(m / "A", pattern(4 * MiB, 1));
     std::this_thread::sleep_for(100ms);  // A is now much older than what follows
     for (unsigned i = 0; i < 4; ++i) write_file(m / name_of(i), pattern(512 * KiB, 10 + i));
@@ -210,7 +181,7 @@ TEST_CASE("the cold large file rolls over before small hot ones") {
 
 TEST_CASE("a file rolls over at most once, and stays spilled") {
     SpillFs spill("64M");
-    Mount m("lifetime=mount,ram=2M,spill_dir=" + spill.path());
+    Mount m("passthrough=off,lifetime=mount,ram=2M,spill_dir=" + spill.path());
     const std::uint64_t spill_free = spill.free_bytes();
     std::uint64_t spilled_before = 0;
     for (unsigned i = 0; i < 8; ++i) {
@@ -238,7 +209,7 @@ TEST_CASE("a file rolls over at most once, and stays spilled") {
 
 TEST_CASE("spool= rolls a single file over once it grows past it, not at it") {
     SpillFs spill("64M");
-    Mount m("lifetime=mount,ram=64M,spool=1M,spill_dir=" + spill.path());
+    Mount m("passthrough=off,lifetime=mount,ram=64M,spool=1M,spill_dir=" + spill.path());
     Fd fd = open_or_throw(m / "f", O_RDWR | O_CREAT);
     write_in_pieces(fd.get(), pattern(1 * MiB, 3), 128 * KiB);
     CHECK(stat_of(m, "files_spilled") == 0);
@@ -259,7 +230,7 @@ TEST_CASE("spool= rolls a single file over once it grows past it, not at it") {
 
 TEST_CASE("a rolled-over file keeps working as before") {
     SpillFs spill("64M");
-    Mount m("lifetime=mount,spool=4K,spill_dir=" + spill.path());
+    Mount m("passthrough=off,lifetime=mount,spool=4K,spill_dir=" + spill.path());
     Fd fd = open_or_throw(m / "f", O_RDWR | O_CREAT);
     std::string expect = pattern(1 * MiB, 5);
     write_all(fd.get(), expect);
@@ -333,7 +304,7 @@ TEST_CASE("a rolled-over file keeps working as before") {
 TEST_CASE("spill files have no name, and unmount gives all their space back") {
     SpillFs spill("64M");
     const std::uint64_t free_before = spill.free_bytes();
-    Mount m("lifetime=mount,ram=1M,spill_dir=" + spill.path());
+    Mount m("passthrough=off,lifetime=mount,ram=1M,spill_dir=" + spill.path());
     std::vector<Fd> open_files;
     for (unsigned i = 0; i < 6; ++i) {
         open_files.push_back(open_or_throw(m / name_of(i), O_RDWR | O_CREAT));
@@ -358,7 +329,7 @@ TEST_CASE("spill files have no name, and unmount gives all their space back") {
 TEST_CASE("SIGKILL of the daemon gives all spilled space back") {
     SpillFs spill("64M");
     const std::uint64_t free_before = spill.free_bytes();
-    Mount m("lifetime=mount,ram=1M,spill_dir=" + spill.path());
+    Mount m("passthrough=off,lifetime=mount,ram=1M,spill_dir=" + spill.path());
     for (unsigned i = 0; i < 4; ++i) write_file(m / name_of(i), pattern(2 * MiB, i));
     Fd held = open_or_throw(m / name_of(0), O_RDONLY);  // a file still open at the kill
     REQUIRE(free_before - spill.free_bytes() >= 6 * MiB);
@@ -377,7 +348,7 @@ TEST_CASE("SIGKILL of the daemon gives all spilled space back") {
 
 TEST_CASE("size= bounds RAM plus spill") {
     SpillFs spill("64M");
-    Mount m("lifetime=mount,ram=2M,size=6M,spill_dir=" + spill.path());
+    Mount m("passthrough=off,lifetime=mount,ram=2M,size=6M,spill_dir=" + spill.path());
     Fd fd = open_or_throw(m / "f", O_RDWR | O_CREAT);
     const std::string data = pattern(8 * MiB, 9);
     size_t written = 0;
@@ -402,7 +373,7 @@ TEST_CASE("size= bounds RAM plus spill") {
 
 TEST_CASE("a full spill filesystem means ENOSPC, no damage, and a mount that keeps serving") {
     SpillFs spill("8M");
-    Mount m("lifetime=mount,ram=4M,spill_dir=" + spill.path());
+    Mount m("passthrough=off,lifetime=mount,ram=4M,spill_dir=" + spill.path());
     constexpr unsigned max_files = 24;  // 24 MiB: far more than 4 MiB RAM + 8 MiB spill
     unsigned complete = 0;
     int err = 0;
@@ -454,7 +425,7 @@ TEST_CASE("the daemon's memory stays within ram= plus a fixed overhead") {
     const char* asan_env = std::getenv("ASAN_OPTIONS");
     ScopedEnv asan_options("ASAN_OPTIONS",
                            std::string(asan_env ? asan_env : "") + ":quarantine_size_mb=0");
-    Mount m("lifetime=mount,ram=32M");
+    Mount m("passthrough=off,lifetime=mount,ram=32M");
     constexpr unsigned files = 8;
     constexpr size_t file_size = 16 * MiB, piece = 1 * MiB;
     std::uint64_t sum_written = 0;

@@ -104,8 +104,13 @@ class Spool {
     void rollover(FileDescriptor file);
 
     // The backing file's descriptor, or -1 while the data is in RAM. Stays owned by the
-    // Spool. A change of size made through it directly is not seen by size().
+    // Spool. A change of size made through it directly is not seen by size() until
+    // sync_size().
     int fd() const noexcept { return file_.get(); }
+
+    // Takes the backing file's size as the logical size, after others wrote to fd()
+    // directly (spoolfs's kernel passthrough). No-op while in RAM.
+    void sync_size();
 
   private:
     // chunk_size bytes of zeros, shared by every Spool (never written).
