@@ -75,7 +75,7 @@ struct Inode {
     std::uint32_t handles = 0;    // open handles
     std::int32_t backing_id = 0;  // while the kernel serves all handles directly; 0: plain
     timespec backing_mtime{}, backing_atime{};  // the spill file's, as last seen
-    bool cached_pages_stale = false;  // the kernel's page cache may predate direct writes
+    bool cached_pages_stale = false;            // the kernel's page cache may predate direct writes
 
     // --- Atomics, read without the mutex by the Storage to choose what rolls over.
     std::atomic<std::uint64_t> resident = 0;  // = charged_ram

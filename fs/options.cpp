@@ -197,18 +197,10 @@ void take_option(Collected& c, std::string_view arg) {
     const std::string_view value = eq == std::string_view::npos ? "" : arg.substr(eq + 1);
     const bool has_value = eq != std::string_view::npos;
 
-    constexpr std::array kValued = {"size"sv,
-                                    "nr_inodes"sv,
-                                    "mode"sv,
-                                    "uid"sv,
-                                    "gid"sv,
-                                    "ram"sv,
-                                    "spool"sv,
-                                    "spill_dir"sv,
-                                    "lifetime"sv,
-                                    "passthrough"sv,
-                                    "max_threads"sv,
-                                    "max_idle_threads"sv};
+    constexpr std::array kValued = {"size"sv,        "nr_inodes"sv,   "mode"sv,
+                                    "uid"sv,         "gid"sv,         "ram"sv,
+                                    "spool"sv,       "spill_dir"sv,   "lifetime"sv,
+                                    "passthrough"sv, "max_threads"sv, "max_idle_threads"sv};
     const bool ours = std::find(kValued.begin(), kValued.end(), name) != kValued.end();
     if (ours && !has_value) {
         c.fail("option " + quote(name) + " needs a value (" + std::string(name) + "=...)");

@@ -74,22 +74,28 @@ std::int32_t begin_handle(Filesystem& fs, Inode& inode, bool writing) {
     return inode.backing_id;
 }
 
-void end_handle(Filesystem& fs, Inode& inode) {
+bool end_handle(Filesystem& fs, Inode& inode) {
     if (inode.handles > 0) --inode.handles;
-    if (inode.handles > 0 || !inode.backing_id) return;
-    follow_backing(inode);
+    if (inode.handles > 0 || !inode.backing_id) return false;
+    fs.storage.absorb(inode);
     fs.passthrough.close_backing(inode.backing_id);
     inode.backing_id = 0;
-    fs.storage.absorb(inode);
     // Pages the kernel cached for an earlier plain handle missed the direct writes.
     inode.cached_pages_stale = true;
+    return true;
+}
+
+void after_passthrough(Filesystem& fs, Inode& inode) {
+    std::lock_guard lock(inode.mutex);
+    if (inode.handles == 0 && inode.nlink.load(std::memory_order_relaxed) > 0)
+        fs.storage.unspill(inode);
 }
 
 void follow_backing(Inode& inode, bool adopt_times) {
     if (!inode.backing_id) return;
     struct stat st {};
     if (::fstat(inode.data.fd(), &st) != 0) return;
-    inode.data.sync_size();
+    inode.data.sync_size(static_cast<std::uint64_t>(st.st_size));
     if (adopt_times && st.st_mtim != inode.backing_mtime) inode.mtime = inode.ctime = st.st_mtim;
     if (adopt_times && st.st_atim != inode.backing_atime) inode.atime = st.st_atim;
     inode.backing_mtime = st.st_mtim;

@@ -14,8 +14,10 @@
 //   never passed by a write the daemon does not see, and nothing needs to roll over
 //   under an open handle (which the kernel would not allow).
 // - A file spilled already is served by passthrough when opened. A new or empty file
-//   opened for writing goes to disk at once and is served so too, while spill files take
-//   less than half the descriptor allowance; the other half stays for rollover.
+//   opened for writing goes to disk at once and is served so too, while fewer than
+//   Storage::eager_spill_limit files are spilled (ext4 makes anonymous files slow past
+//   a few hundred). At its last close a small one (up to 1 MiB) comes back to RAM, so
+//   that files on disk stay few and large and small files cost no descriptor.
 // - The kernel wants all handles of an inode passthrough or none: the choice is made
 //   when a file has no open handle, and holds until its last handle is released.
 // - Not served so: files with a set-id bit or a security.capability xattr (their removal
@@ -68,8 +70,12 @@ class Passthrough {
 std::int32_t begin_handle(Filesystem& fs, Inode& inode, bool writing);
 
 // A handle of `inode` is released. The last one ends passthrough: the kernel's writes
-// are taken into the inode's size, times and the storage accounts.
-void end_handle(Filesystem& fs, Inode& inode);
+// are taken into the inode's size, times and the storage accounts, and true is returned.
+bool end_handle(Filesystem& fs, Inode& inode);
+
+// After end_handle() returned true and the namespace let the file live on: a small file
+// goes back to RAM (Storage::unspill), so that files on disk stay few and large.
+void after_passthrough(Filesystem& fs, Inode& inode);
 
 // While the kernel serves the file directly: takes the size the kernel's writes gave the
 // spill file into the Spool, and, when the spill file's mtime or atime moved since last

@@ -13,8 +13,8 @@ namespace spoolfs {
 
 const std::vector<std::string_view>& stat_names() {
     static const std::vector<std::string_view> names = {
-        "ram_bytes", "spilled_bytes", "files_in_ram", "files_spilled", "files_close", "files_mount",
-        "passthrough", "files_passthrough",
+        "ram_bytes",   "spilled_bytes", "files_in_ram", "files_spilled",
+        "files_close", "files_mount",   "passthrough",  "files_passthrough",
     };
     return names;
 }

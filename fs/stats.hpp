@@ -1,6 +1,7 @@
 // Statistics of a mount: RAM in use, bytes spilled, files in RAM and spilled, files per
-// lifetime, whether the kernel serves files directly (passthrough.hpp) and how many now. Served as the xattrs user.spoolfs.stats.<name> of the mount root, and
-// printed as a table by `spoolfs --stats MOUNTPOINT`.
+// lifetime, whether the kernel serves files directly (passthrough.hpp) and how many now. Served as
+// the xattrs user.spoolfs.stats.<name> of the mount root, and printed as a table by `spoolfs
+// --stats MOUNTPOINT`.
 #pragma once
 
 #include <cstdint>

@@ -192,8 +192,22 @@ int Storage::rollover(Inode& inode) {
 
 int Storage::spill_empty(Inode& inode) {
     if (inode.data.rolled() || inode.data.size() != 0) return EINVAL;
-    if (spilled_.load(std::memory_order_relaxed) >= config_.max_spilled / 2) return ENOSPC;
+    std::uint64_t limit = std::min(eager_spill_limit, config_.max_spilled / 2);
+    if (spilled_.load(std::memory_order_relaxed) >= limit) return ENOSPC;
     return rollover(inode);
+}
+
+int Storage::unspill(Inode& inode) {
+    if (!inode.data.rolled() || inode.backing_id || inode.data.size() > unspill_limit)
+        return EINVAL;
+    // What the data takes in RAM at most: all of it written densely.
+    std::uint64_t worst = tempfile::Spool().ram_growth(0, inode.data.size());
+    if (!reserve_ram(worst)) return ENOSPC;
+    int err = guarded([&] { inode.data.unroll(); });
+    ram_.fetch_sub(worst, std::memory_order_relaxed);
+    if (!err) spilled_.fetch_sub(1, std::memory_order_relaxed);
+    settle(inode);
+    return err;
 }
 
 void Storage::absorb(Inode& inode) {

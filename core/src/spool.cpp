@@ -448,6 +448,26 @@ std::uint64_t Spool::ram_growth(std::uint64_t offset, std::uint64_t length) cons
     return growth;
 }
 
+void Spool::unroll() {
+    if (!file_) return;
+    Spool ram;
+    std::vector<std::byte> buffer;
+    for (std::uint64_t at = 0; auto data = seek_file(file_.get(), at, SEEK_DATA);) {
+        const std::uint64_t end = seek_file(file_.get(), *data, SEEK_HOLE).value_or(size_);
+        for (at = *data; at < std::min(end, size_);) {
+            buffer.resize(static_cast<std::size_t>(std::min<std::uint64_t>(end - at, chunk_size)));
+            const std::size_t n = read_file(file_.get(), buffer, at);
+            if (n == 0) break;
+            ram.pwrite(std::span(buffer).first(n), at);
+            at += n;
+        }
+        if (end >= size_) break;
+        at = end;
+    }
+    ram.truncate(size_);
+    *this = std::move(ram);
+}
+
 void Spool::sync_size() {
     if (file_) size_ = static_cast<std::uint64_t>(sys::status(file_.get()).st_size);
 }

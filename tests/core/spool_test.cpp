@@ -488,6 +488,29 @@ TEST_CASE("rollover adopts a given empty file") {
     CHECK(seen == concat(zeros(5), pattern(chunk_bytes + 10)));
 }
 
+TEST_CASE("unroll brings every byte and every hole back into RAM and closes the file") {
+    TempDir dir;
+    Spool spool;
+    spool.pwrite(pattern(100), 10);
+    spool.pwrite(pattern(chunk_bytes), 3 * chunk_bytes + 7);
+    spool.truncate(6 * chunk_bytes + 1);
+    const Bytes before = contents(spool);
+    spool.rollover(dir.fd());
+    const int fd = spool.fd();
+
+    spool.unroll();
+    CHECK_FALSE(spool.rolled());
+    CHECK(::fcntl(fd, F_GETFD) == -1);
+    CHECK(spool.size() == 6 * chunk_bytes + 1);
+    CHECK(contents(spool) == before);
+    // The holes stayed holes: only the chunks holding data take RAM.
+    CHECK(spool.ram_bytes() <= 4 * chunk_bytes);
+    CHECK(spool.seek_data(chunk_bytes) == 3 * chunk_bytes);
+
+    spool.unroll();  // in RAM: nothing to do
+    CHECK(contents(spool) == before);
+}
+
 TEST_CASE("sync_size takes the size of writes made to the file behind the spool's back") {
     TempDir dir;
     Spool spool;

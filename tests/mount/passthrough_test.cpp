@@ -311,3 +311,35 @@ TEST_CASE("passthrough: SIGKILL of the daemon leaves nothing on the spill filesy
     }  // unmounted: the kernel drops its references to the backing files
     CHECK(eventually([&] { return spill.free_bytes() == free_before; }));
 }
+
+TEST_CASE("passthrough: at the last close small files return to RAM, large ones stay on disk") {
+    Mount m("lifetime=mount");
+    if (!served_directly(m)) return;  // the plain path keeps new files in RAM anyway
+    write_file(m / "small", pattern(100 * KiB, 9));
+    write_file(m / "large", pattern(2 * MiB, 10));
+    CHECK(eventually([&] { return stat_of(m, "files_passthrough") == 0; }));
+    CHECK(eventually([&] { return stat_of(m, "files_in_ram") == 1; }));
+    CHECK(stat_of(m, "files_spilled") == 1);
+    CHECK(stat_of(m, "ram_bytes") >= 100 * KiB);
+    CHECK(stat_of(m, "ram_bytes") < 1 * MiB);
+    CHECK(read_file(m / "small") == pattern(100 * KiB, 9));
+    CHECK(read_file(m / "large") == pattern(2 * MiB, 10));
+}
+
+TEST_CASE("passthrough: past the eager spill limit new files stay on the plain path") {
+    Mount m("lifetime=mount");
+    constexpr unsigned files = 300;  // more than Storage::eager_spill_limit (256)
+    std::vector<Fd> open_files;
+    for (unsigned i = 0; i < files; ++i) {
+        open_files.push_back(open_or_throw(m / std::to_string(i), O_RDWR | O_CREAT));
+        write_all(open_files.back().get(), pattern(1000, i));
+    }
+    CHECK(stat_of(m, "files_passthrough") <= 256);
+    if (served_directly(m)) CHECK(stat_of(m, "files_passthrough") == 256);
+    for (unsigned i = 0; i < files; ++i)
+        CHECK(read_at(open_files[i].get(), 1000) == pattern(1000, i));
+    open_files.clear();
+    CHECK(eventually([&] { return stat_of(m, "files_spilled") == 0; }));
+    for (unsigned i = 0; i < files; ++i)
+        CHECK(read_file(m / std::to_string(i)) == pattern(1000, i));
+}

@@ -5,7 +5,7 @@
 // where data was written: a hole (never written, truncated away or punched) costs no
 // memory and reads as zeros. rollover() moves the data, holes kept, into an anonymous
 // file (O_TMPFILE, else created and unlinked at once) in a directory given by descriptor;
-// from then on every operation goes to that file and the data never returns to RAM.
+// from then on every operation goes to that file, until unroll() brings the data back.
 //
 // Ownership: the Spool owns its chunks and, once rolled over, the file descriptor.
 // Thread safety: none inside. The caller serialises calls on one Spool (the filesystem
@@ -108,9 +108,17 @@ class Spool {
     // sync_size().
     int fd() const noexcept { return file_.get(); }
 
+    // Moves the data of a rolled-over spool back into RAM, holes kept, and closes the
+    // file. On failure (ENOMEM, EIO) nothing changes. No-op while in RAM.
+    void unroll();
+
     // Takes the backing file's size as the logical size, after others wrote to fd()
-    // directly (spoolfs's kernel passthrough). No-op while in RAM.
+    // directly (spoolfs's kernel passthrough): as fstat gives it now, or as the caller's
+    // own fstat gave it. No-op while in RAM.
     void sync_size();
+    void sync_size(std::uint64_t file_size) noexcept {
+        if (file_) size_ = file_size;
+    }
 
   private:
     // chunk_size bytes of zeros, shared by every Spool (never written).
