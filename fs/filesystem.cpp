@@ -34,6 +34,9 @@ Filesystem::Filesystem(const Options& options, tempfile::FileDescriptor spill_di
           .spool_threshold = options.spool,
           .spill_dir = std::move(spill_dir),
           .max_spilled = spill_file_limit(),
+          // spool= asks for every large file on disk, which a file the kernel writes in
+          // RAM could not honour.
+          .ram_store = options.passthrough && !options.size && !options.spool,
       }),
       // size= needs every write seen by the daemon.
       passthrough(options.passthrough && !options.size),

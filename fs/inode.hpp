@@ -67,9 +67,12 @@ struct Inode {
     std::string symlink_target;
     std::map<std::string, std::string, std::less<>> xattrs;
     tempfile::Spool data;  // regular files only
-    // What the Storage counts for `data`: all of it (size=) and the part in RAM (ram=).
+    // What the Storage counts for `data`: all of it (size=), the part in RAM (ram=), and
+    // what it holds in the RAM store (storage.hpp).
     std::uint64_t charged = 0;
     std::uint64_t charged_ram = 0;
+    std::uint64_t charged_store = 0;
+    bool in_store = false;  // the data is a file of the RAM store, not of the spill directory
 
     // Kernel passthrough (passthrough.hpp), regular files only.
     std::uint32_t handles = 0;    // open handles

@@ -67,7 +67,7 @@ std::int32_t begin_handle(Filesystem& fs, Inode& inode, bool writing) {
     if (!inode.data.rolled()) {
         // Data in RAM stays there; an empty file costs nothing to move.
         if (!writing || inode.data.size() != 0) return 0;
-        if (fs.storage.spill_empty(inode) != 0) return 0;
+        if (fs.storage.place_for_passthrough(inode) != 0) return 0;
     }
     inode.backing_id = fs.passthrough.open_backing(inode.data.fd());
     if (inode.backing_id) follow_backing(inode, false);

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <sys/mount.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <chrono>
 #include <functional>
 #include <new>
+#include <string>
 #include <system_error>
 #include <vector>
 
@@ -41,9 +43,22 @@ std::int64_t steady_now() {
         .count();
 }
 
+// A tmpfs of `size` bytes that no directory shows: only its root's descriptor reaches it,
+// and it goes when that closes (at the latest when the process dies, however).
+tempfile::FileDescriptor private_tmpfs(std::uint64_t size) {
+    tempfile::FileDescriptor context(::fsopen("tmpfs", FSOPEN_CLOEXEC));
+    if (!context) return {};
+    const std::string bytes = std::to_string(size);
+    if (::fsconfig(context.get(), FSCONFIG_SET_STRING, "size", bytes.c_str(), 0) != 0 ||
+        ::fsconfig(context.get(), FSCONFIG_SET_STRING, "mode", "0700", 0) != 0 ||
+        ::fsconfig(context.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0)
+        return {};
+    return tempfile::FileDescriptor(::fsmount(context.get(), FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV));
+}
+
 }  // namespace
 
-Storage::Storage(Config config) : config_(std::move(config)) {}
+Storage::Storage(Config config) : config_(std::move(config)), heap_budget_(config_.ram_budget) {}
 
 // Blocks really held: RAM chunks, or the spill file's allocated blocks (holes are free).
 std::uint64_t Storage::footprint(const tempfile::Spool& spool) {
@@ -69,7 +84,7 @@ void Storage::unreserve(std::uint64_t bytes) {
 bool Storage::reserve_ram(std::uint64_t bytes) {
     std::uint64_t ram = ram_.load(std::memory_order_relaxed);
     do {
-        if (ram + bytes > config_.ram_budget) return false;
+        if (ram + bytes > heap_budget_.load(std::memory_order_relaxed)) return false;
     } while (!ram_.compare_exchange_weak(ram, ram + bytes, std::memory_order_relaxed));
     return true;
 }
@@ -81,7 +96,8 @@ bool Storage::reserve_ram(std::uint64_t bytes) {
 void Storage::given_back(std::uint64_t bytes) {
     std::uint64_t kept = freed_since_trim_.fetch_add(bytes, std::memory_order_relaxed) + bytes;
     std::uint64_t live = ram_.load(std::memory_order_relaxed);
-    if (live + kept <= config_.ram_budget && kept <= config_.ram_budget / 4) return;
+    std::uint64_t budget = heap_budget_.load(std::memory_order_relaxed);
+    if (live + kept <= budget && kept <= budget / 4) return;
     freed_since_trim_.store(0, std::memory_order_relaxed);
     malloc_trim(0);
 }
@@ -98,8 +114,11 @@ void Storage::taken(std::uint64_t bytes) {
 void Storage::settle(Inode& inode) {
     std::uint64_t total = footprint(inode.data);
     std::uint64_t ram = inode.data.ram_bytes();
+    std::uint64_t stored = inode.in_store ? total : 0;
     // Unsigned differences wrap to subtractions.
     used_.fetch_add(total - inode.charged, std::memory_order_relaxed);
+    stored_.fetch_add(stored - inode.charged_store, std::memory_order_relaxed);
+    inode.charged_store = stored;
     ram_.fetch_add(ram - inode.charged_ram, std::memory_order_relaxed);
     if (ram < inode.charged_ram) given_back(inode.charged_ram - ram);
     if (ram > inode.charged_ram) taken(ram - inode.charged_ram);
@@ -190,11 +209,55 @@ int Storage::rollover(Inode& inode) {
     return err == EMFILE || err == ENFILE ? ENOSPC : err;
 }
 
-int Storage::spill_empty(Inode& inode) {
+int Storage::ram_store() {
+    int fd = store_fd_.load(std::memory_order_acquire);
+    if (fd >= 0 || !config_.ram_store) return fd;
+    std::lock_guard lock(store_mutex_);
+    if (store_tried_) return store_fd_.load(std::memory_order_relaxed);
+    store_tried_ = true;
+    // Three quarters of ram=, taken from the heap's budget; only while the heap uses less
+    // than the rest, so that the two never hold more than ram= together. The heap keeps
+    // what passthrough does not serve: small files back from the store, set-id files.
+    std::uint64_t size = config_.ram_budget / 4 * 3;
+    if (size < 4 * store_headroom ||
+        ram_.load(std::memory_order_relaxed) > config_.ram_budget - size)
+        return -1;
+    store_ = private_tmpfs(size);
+    if (!store_) return -1;
+    heap_budget_.store(config_.ram_budget - size, std::memory_order_relaxed);
+    store_size_ = size;
+    store_fd_.store(store_.get(), std::memory_order_release);
+    return store_.get();
+}
+
+int Storage::place_for_passthrough(Inode& inode) {
     if (inode.data.rolled() || inode.data.size() != 0) return EINVAL;
-    std::uint64_t limit = std::min(eager_spill_limit, config_.max_spilled / 2);
-    if (spilled_.load(std::memory_order_relaxed) >= limit) return ENOSPC;
+    if (spilled_.load(std::memory_order_relaxed) >= config_.max_spilled / 2) return ENOSPC;
+    if (int store = ram_store(); store >= 0) {
+        struct statvfs st {};
+        std::uint64_t free = 0;
+        if (fstatvfs(store, &st) == 0) free = static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
+        if (free >= store_headroom && free >= store_size_ / 4) {
+            spilled_.fetch_add(1, std::memory_order_relaxed);
+            if (guarded([&] { inode.data.rollover(store); }) == 0) {
+                inode.in_store = true;
+                store_files_.fetch_add(1, std::memory_order_relaxed);
+                settle(inode);
+                return 0;
+            }
+            spilled_.fetch_sub(1, std::memory_order_relaxed);
+        }
+    }
+    std::uint64_t on_disk =
+        spilled_.load(std::memory_order_relaxed) - store_files_.load(std::memory_order_relaxed);
+    if (on_disk >= eager_spill_limit) return ENOSPC;
     return rollover(inode);
+}
+
+void Storage::backing_gone(Inode& inode) {
+    spilled_.fetch_sub(1, std::memory_order_relaxed);
+    if (inode.in_store) store_files_.fetch_sub(1, std::memory_order_relaxed);
+    inode.in_store = false;
 }
 
 int Storage::unspill(Inode& inode) {
@@ -205,7 +268,7 @@ int Storage::unspill(Inode& inode) {
     if (!reserve_ram(worst)) return ENOSPC;
     int err = guarded([&] { inode.data.unroll(); });
     ram_.fetch_sub(worst, std::memory_order_relaxed);
-    if (!err) spilled_.fetch_sub(1, std::memory_order_relaxed);
+    if (!err) backing_gone(inode);
     settle(inode);
     return err;
 }
@@ -271,7 +334,7 @@ int Storage::truncate(Inode& inode, std::uint64_t size) {
         // Emptied while no handle has the kernel write its spill file: back to an empty
         // spool in RAM, giving up the descriptor. (A truncate to 0 would also make ext4
         // flush the file to disk at each later close: auto_da_alloc.)
-        spilled_.fetch_sub(1, std::memory_order_relaxed);
+        backing_gone(inode);
         inode.data = tempfile::Spool();
         settle(inode);
         return 0;
@@ -319,13 +382,15 @@ int Storage::seek(Inode& inode, std::uint64_t offset, int whence, std::uint64_t&
 
 void Storage::drop(Inode& inode) {
     std::lock_guard lock(inode.mutex);
-    if (inode.data.rolled()) spilled_.fetch_sub(1, std::memory_order_relaxed);
+    if (inode.data.rolled()) backing_gone(inode);
     inode.data = tempfile::Spool();
     settle(inode);
 }
 
 Storage::Usage Storage::usage() const {
-    return {used_.load(std::memory_order_relaxed), ram_.load(std::memory_order_relaxed)};
+    // The RAM store's files are RAM too.
+    return {used_.load(std::memory_order_relaxed),
+            ram_.load(std::memory_order_relaxed) + stored_.load(std::memory_order_relaxed)};
 }
 
 struct statvfs Storage::statfs(std::uint64_t inodes_used,

@@ -41,6 +41,11 @@ class Storage {
         tempfile::FileDescriptor spill_dir;       // where rolled-over data goes
         // Most files on disk at once: each spill file lives only through its descriptor.
         std::uint64_t max_spilled = 16384;
+        // The RAM store: three quarters of ram= as a private tmpfs (never attached to a
+        // directory, gone with the process), where files the kernel writes directly keep
+        // their data. The kernel holds them within its size, the heap within the rest.
+        // Made at the first file that asks for it, if this is true.
+        bool ram_store = false;
     };
 
     explicit Storage(Config config);
@@ -67,14 +72,16 @@ class Storage {
     // Moves the file's data to disk now (no-op if it is there already).
     int rollover(Inode& inode);
 
-    // Moves an empty file to disk, for the kernel to serve it directly
-    // (passthrough.hpp): only while fewer than `eager_spill_limit` files are spilled
-    // (and less than half the descriptor allowance, the rest being rollover's). ENOSPC
-    // past that.
-    int spill_empty(Inode& inode);
+    // Gives an empty file a backing file for the kernel to serve it directly
+    // (passthrough.hpp): in the RAM store while it has room to spare, else on disk while
+    // fewer than `eager_spill_limit` files are spilled; never past half the descriptor
+    // allowance (the rest is rollover's). ENOSPC when neither applies.
+    int place_for_passthrough(Inode& inode);
     // ext4 keeps anonymous files in a small orphan file: past about 500 of them, each new
     // one costs some 800 us instead of 20 (measured on this machine's /var/tmp).
     static constexpr std::uint64_t eager_spill_limit = 256;
+    // The RAM store takes a new file while this much of it is free (and a quarter).
+    static constexpr std::uint64_t store_headroom = 64 << 20;
 
     // Brings a small spilled file back into RAM, giving its descriptor back: when it is
     // no larger than `unspill_limit` and RAM has room without rolling anything over.
@@ -116,7 +123,20 @@ class Storage {
     void given_back(std::uint64_t bytes);
     void taken(std::uint64_t bytes);
 
+    // The RAM store's directory, made on first use; -1 if it cannot be had.
+    int ram_store();
+    // A file no longer holds a backing file: its descriptor goes back to the counts.
+    void backing_gone(Inode& inode);
+
     Config config_;
+    std::atomic<std::uint64_t> heap_budget_;  // ram= less the RAM store
+    std::mutex store_mutex_;                  // making the store
+    tempfile::FileDescriptor store_;          // its directory, once made
+    std::atomic<int> store_fd_ = -1;          // store_.get(), readable without the mutex
+    bool store_tried_ = false;
+    std::uint64_t store_size_ = 0;
+    std::atomic<std::uint64_t> stored_ = 0;            // bytes charged in the store
+    std::atomic<std::uint64_t> store_files_ = 0;       // files in the store
     std::atomic<std::uint64_t> used_ = 0;              // charged + reserved
     std::atomic<std::uint64_t> ram_ = 0;               // charged in RAM + reserved
     std::atomic<std::uint64_t> freed_since_trim_ = 0;  // freed, kept by malloc for reuse

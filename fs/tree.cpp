@@ -363,7 +363,7 @@ Tree::Census Tree::census() const {
         if (!inode->is_reg()) continue;
         if (inode->nlink > 0) (inode->lifetime == Lifetime::close ? census.close : census.mount)++;
         std::lock_guard inode_lock(inode->mutex);
-        (inode->data.rolled() ? census.spilled : census.in_ram)++;
+        (inode->data.rolled() && !inode->in_store ? census.spilled : census.in_ram)++;
     }
     return census;
 }

@@ -566,11 +566,11 @@ TEST_CASE("empty files go to disk for passthrough within half the descriptor all
     Inode& a = f.new_file();
     Inode& b = f.new_file();
     Inode& c = f.new_file();
-    CHECK(f.storage.spill_empty(a) == 0);
+    CHECK(f.storage.place_for_passthrough(a) == 0);
     CHECK(a.data.rolled());
-    CHECK(f.storage.spill_empty(a) == EINVAL);  // there already
-    CHECK(f.storage.spill_empty(b) == 0);
-    CHECK(f.storage.spill_empty(c) == ENOSPC);  // the other half is for rollover
+    CHECK(f.storage.place_for_passthrough(a) == EINVAL);  // there already
+    CHECK(f.storage.place_for_passthrough(b) == 0);
+    CHECK(f.storage.place_for_passthrough(c) == ENOSPC);  // the other half is for rollover
     CHECK_FALSE(c.data.rolled());
     CHECK(f.write(c, "data", 0).err == 0);
     CHECK(f.storage.rollover(c) == 0);  // rollover may still use it
@@ -581,9 +581,9 @@ TEST_CASE("empty files go to disk for passthrough within half the descriptor all
     CHECK_FALSE(a.data.rolled());
     CHECK(a.data.size() == 0);
     Inode& d = f.new_file();
-    CHECK(f.storage.spill_empty(d) == ENOSPC);  // b and c still hold theirs
+    CHECK(f.storage.place_for_passthrough(d) == ENOSPC);  // b and c still hold theirs
     CHECK(f.storage.truncate(b, 0) == 0);
-    CHECK(f.storage.spill_empty(d) == 0);
+    CHECK(f.storage.place_for_passthrough(d) == 0);
     CHECK(f.write(d, "x", 0).err == 0);
-    CHECK(f.storage.spill_empty(d) == EINVAL);  // not empty
+    CHECK(f.storage.place_for_passthrough(d) == EINVAL);  // not empty
 }

@@ -1,6 +1,7 @@
 // Kernel passthrough on a real mount (fs/passthrough.hpp): a file the kernel reads and
-// writes through its spill file behaves as on the plain path. Every handle, stat and later
-// open sees the same data, size and times; truncate, holes, O_APPEND, mmap and
+// writes through its backing file (in the RAM store, or a spill file on disk where ram= is
+// too small for a store, as with ram=4M here) behaves as on the plain path. Every handle, stat and
+// later open sees the same data, size and times; truncate, holes, O_APPEND, mmap and
 // copy_file_range work; switching between direct and plain handles shows no stale page;
 // ram= is not charged; a full spill filesystem is ENOSPC at the write; nothing is left on
 // disk after SIGKILL. Where the kernel or the privileges lack passthrough, the same checks
@@ -258,6 +259,7 @@ TEST_CASE("passthrough: handles switching between direct and plain never read st
 }
 
 TEST_CASE("passthrough: ram= is not charged for what the kernel writes to disk") {
+    // ram=4M: too small for a RAM store, so new files go to disk.
     Mount m("lifetime=mount,ram=4M");
     const std::string data = pattern(32 * MiB, 6);
     {
@@ -302,7 +304,7 @@ TEST_CASE("passthrough: SIGKILL of the daemon leaves nothing on the spill filesy
     SpillFs spill("64M");
     const std::uint64_t free_before = spill.free_bytes();
     {
-        Mount m("lifetime=mount,spill_dir=" + spill.path());
+        Mount m("lifetime=mount,ram=4M,spill_dir=" + spill.path());
         Fd fd = open_or_throw(m / "f", O_RDWR | O_CREAT);
         write_all(fd.get(), pattern(8 * MiB, 8));
         CHECK(spill.free_bytes() <= free_before - 8 * MiB);
@@ -313,7 +315,7 @@ TEST_CASE("passthrough: SIGKILL of the daemon leaves nothing on the spill filesy
 }
 
 TEST_CASE("passthrough: at the last close small files return to RAM, large ones stay on disk") {
-    Mount m("lifetime=mount");
+    Mount m("lifetime=mount,ram=4M");
     if (!served_directly(m)) return;  // the plain path keeps new files in RAM anyway
     write_file(m / "small", pattern(100 * KiB, 9));
     write_file(m / "large", pattern(2 * MiB, 10));
@@ -327,7 +329,7 @@ TEST_CASE("passthrough: at the last close small files return to RAM, large ones 
 }
 
 TEST_CASE("passthrough: past the eager spill limit new files stay on the plain path") {
-    Mount m("lifetime=mount");
+    Mount m("lifetime=mount,ram=4M");
     constexpr unsigned files = 300;  // more than Storage::eager_spill_limit (256)
     std::vector<Fd> open_files;
     for (unsigned i = 0; i < files; ++i) {
@@ -342,4 +344,70 @@ TEST_CASE("passthrough: past the eager spill limit new files stay on the plain p
     CHECK(eventually([&] { return stat_of(m, "files_spilled") == 0; }));
     for (unsigned i = 0; i < files; ++i)
         CHECK(read_file(m / std::to_string(i)) == pattern(1000, i));
+}
+
+// Shmem in use system-wide, from /proc/meminfo: what tmpfs instances hold.
+std::uint64_t shmem_bytes() {
+    std::ifstream in("/proc/meminfo");
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind("Shmem:", 0) == 0) return std::stoull(line.substr(6)) * KiB;
+    }
+    throw std::runtime_error("no Shmem in /proc/meminfo");
+}
+
+TEST_CASE("passthrough: the RAM store holds new files within three quarters of ram=") {
+    Mount m("lifetime=mount,ram=1G");
+    if (!served_directly(m)) return;
+    const std::string data = pattern(64 * MiB, 11);
+    {
+        Fd fd = open_or_throw(m / "f", O_RDWR | O_CREAT);
+        write_all(fd.get(), data);
+    }
+    CHECK(eventually([&] { return stat_of(m, "files_passthrough") == 0; }));
+    CHECK(stat_of(m, "files_in_ram") == 1);
+    CHECK(stat_of(m, "files_spilled") == 0);
+    CHECK(stat_of(m, "ram_bytes") >= 64 * MiB);
+    CHECK(read_file(m / "f") == data);
+
+    // One open file past the store's room: the kernel refuses the write (the file cannot
+    // roll over while the kernel writes it), keeping what was written; the total stays
+    // within ram=.
+    Fd big = open_or_throw(m / "big", O_RDWR | O_CREAT);
+    const std::string piece = pattern(16 * MiB, 12);
+    size_t written = 0;
+    int error = 0;
+    while (written < 1024 * MiB) {
+        const ssize_t n =
+            ::pwrite(big.get(), piece.data(), piece.size(), static_cast<off_t>(written));
+        if (n < 0) {
+            error = errno;
+            break;
+        }
+        written += static_cast<size_t>(n);
+    }
+    CHECK(error == ENOSPC);
+    CHECK(written + 64 * MiB <= 768 * MiB);
+    CHECK(written + 64 * MiB >= 700 * MiB);
+    CHECK(read_at(big.get(), piece.size(), static_cast<off_t>(written - piece.size())).size() ==
+          piece.size());
+    big.reset();
+    REQUIRE(unlink((m / "big").c_str()) == 0);
+
+    // Gone, the file gives its room back, and new files are served again.
+    CHECK(eventually([&] { return stat_of(m, "ram_bytes") < 128 * MiB; }));
+    write_file(m / "after", pattern(2 * MiB, 13));
+    CHECK(read_file(m / "after") == pattern(2 * MiB, 13));
+}
+
+TEST_CASE("passthrough: SIGKILL of the daemon frees the RAM store") {
+    const std::uint64_t before = shmem_bytes();
+    {
+        Mount m("lifetime=mount,ram=1G");
+        Fd fd = open_or_throw(m / "f", O_RDWR | O_CREAT);
+        write_all(fd.get(), pattern(128 * MiB, 14));
+        if (served_directly(m)) CHECK(shmem_bytes() >= before + 100 * MiB);
+        REQUIRE(kill(m.pid(), SIGKILL) == 0);
+        CHECK(m.wait_exit(5s).has_value());
+    }
+    CHECK(eventually([&] { return shmem_bytes() < before + 32 * MiB; }));
 }
