@@ -87,7 +87,8 @@ bool end_handle(Filesystem& fs, Inode& inode) {
 
 void after_passthrough(Filesystem& fs, Inode& inode) {
     std::lock_guard lock(inode.mutex);
-    if (inode.handles == 0 && inode.nlink.load(std::memory_order_relaxed) > 0)
+    if (inode.handles == 0 && inode.nlink.load(std::memory_order_relaxed) > 0 &&
+        fs.storage.wants_back(inode))
         fs.storage.unspill(inode);
 }
 

@@ -16,8 +16,8 @@
 // - A file spilled already is served by passthrough when opened. A new or empty file
 //   opened for writing goes to disk at once and is served so too, while fewer than
 //   Storage::eager_spill_limit files are spilled (ext4 makes anonymous files slow past
-//   a few hundred). At its last close a small one (up to 1 MiB) comes back to RAM, so
-//   that files on disk stay few and large and small files cost no descriptor.
+//   a few hundred). At its last close a small one (up to 1 MiB) comes back to the heap
+//   if it was on disk, or if descriptors grow short (Storage::wants_back).
 // - The kernel wants all handles of an inode passthrough or none: the choice is made
 //   when a file has no open handle, and holds until its last handle is released.
 // - Not served so: files with a set-id bit or a security.capability xattr (their removal
@@ -74,7 +74,8 @@ std::int32_t begin_handle(Filesystem& fs, Inode& inode, bool writing);
 bool end_handle(Filesystem& fs, Inode& inode);
 
 // After end_handle() returned true and the namespace let the file live on: a small file
-// goes back to RAM (Storage::unspill), so that files on disk stay few and large.
+// may go back to the heap (Storage::wants_back), so that files on disk stay few and
+// descriptors never run short.
 void after_passthrough(Filesystem& fs, Inode& inode);
 
 // While the kernel serves the file directly: takes the size the kernel's writes gave the

@@ -260,6 +260,11 @@ void Storage::backing_gone(Inode& inode) {
     inode.in_store = false;
 }
 
+bool Storage::wants_back(const Inode& inode) const {
+    if (!inode.data.rolled() || inode.data.size() > unspill_limit) return false;
+    return !inode.in_store || spilled_.load(std::memory_order_relaxed) > config_.max_spilled / 4;
+}
+
 int Storage::unspill(Inode& inode) {
     if (!inode.data.rolled() || inode.backing_id || inode.data.size() > unspill_limit)
         return EINVAL;

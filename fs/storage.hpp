@@ -83,6 +83,11 @@ class Storage {
     // The RAM store takes a new file while this much of it is free (and a quarter).
     static constexpr std::uint64_t store_headroom = 64 << 20;
 
+    // Whether a closed file the kernel served directly should come back to the heap:
+    // small ones on disk always (anonymous files on ext4 get slow when many), small ones
+    // in the RAM store once their descriptors take a quarter of the allowance (until
+    // then the kernel keeps reading them itself, with no request).
+    bool wants_back(const Inode& inode) const;
     // Brings a small spilled file back into RAM, giving its descriptor back: when it is
     // no larger than `unspill_limit` and RAM has room without rolling anything over.
     // EINVAL if it is not on disk, too large or served by passthrough; ENOSPC without room.
