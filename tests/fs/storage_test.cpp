@@ -77,8 +77,9 @@ struct Written {
 class Fixture {
   public:
     explicit Fixture(std::optional<std::uint64_t> size_limit = std::nullopt,
-                     std::uint64_t ram_budget = 64 * MiB, std::uint64_t max_spilled = 16384)
-        : storage(config(size_limit, ram_budget, max_spilled, spill_)) {}
+                     std::uint64_t ram_budget = 64 * MiB, std::uint64_t max_spilled = 16384,
+                     bool ram_store = false)
+        : storage(config(size_limit, ram_budget, max_spilled, ram_store, spill_)) {}
 
     Written write(Inode& inode, std::string_view data, std::uint64_t offset) {
         Written w{-1, 0};
@@ -111,11 +112,13 @@ class Fixture {
 
   private:
     static Storage::Config config(std::optional<std::uint64_t> size_limit, std::uint64_t ram_budget,
-                                  std::uint64_t max_spilled, const TempDir& spill) {
+                                  std::uint64_t max_spilled, bool ram_store,
+                                  const TempDir& spill) {
         Storage::Config c;
         c.size_limit = size_limit;
         c.ram_budget = ram_budget;
         c.max_spilled = max_spilled;
+        c.ram_store = ram_store;
         c.spill_dir = spill.open();
         return c;
     }
@@ -586,4 +589,34 @@ TEST_CASE("empty files go to disk for passthrough within half the descriptor all
     CHECK(f.storage.place_for_passthrough(d) == 0);
     CHECK(f.write(d, "x", 0).err == 0);
     CHECK(f.storage.place_for_passthrough(d) == EINVAL);  // not empty
+}
+
+TEST_CASE("the RAM store takes new files, counts them as RAM, and gives small ones back when "
+          "descriptors grow short") {
+    Fixture f(std::nullopt, 1024 * MiB, 8, true);  // the store: 768 MiB, made on first use
+    Inode& a = f.new_file();
+    REQUIRE(f.storage.place_for_passthrough(a) == 0);
+    REQUIRE(a.in_store);  // fsopen needs CAP_SYS_ADMIN, which the test suite runs with
+    CHECK(f.write(a, std::string(100 * KiB, 'a'), 0).err == 0);
+    f.storage.absorb(a);
+    CHECK(f.storage.usage().ram >= 100 * KiB);
+    CHECK(f.storage.usage().used == f.storage.usage().ram);
+    CHECK_FALSE(f.storage.wants_back(a));  // 1 descriptor of 8: the kernel keeps serving it
+
+    Inode& b = f.new_file();
+    Inode& c = f.new_file();
+    REQUIRE(f.storage.place_for_passthrough(b) == 0);
+    REQUIRE(f.storage.place_for_passthrough(c) == 0);
+    CHECK(f.storage.wants_back(a));  // 3 of 8: more than a quarter
+    CHECK(f.storage.unspill(a) == 0);
+    CHECK_FALSE(a.data.rolled());
+    CHECK_FALSE(a.in_store);
+    CHECK(f.read(a, 0, 100 * KiB) == std::string(100 * KiB, 'a'));
+
+    Inode& d = f.new_file();
+    Inode& e = f.new_file();
+    Inode& g = f.new_file();
+    CHECK(f.storage.place_for_passthrough(d) == 0);
+    CHECK(f.storage.place_for_passthrough(e) == 0);
+    CHECK(f.storage.place_for_passthrough(g) == ENOSPC);  // half of 8 stays for rollover
 }
