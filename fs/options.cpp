@@ -525,10 +525,11 @@ spoolfs options (tmpfs's names where tmpfs has the knob):
                            close: a file vanishes when its last handle closes;
                            mount: it lives until unlinked or unmounted
                            (default: close)
-    -o passthrough=on|off  on: the kernel reads and writes files on disk, and
-                           new files it moves there, without the daemon (needs
-                           CAP_SYS_ADMIN and a kernel with FUSE passthrough;
-                           off with size=) (default: on)
+    -o passthrough=on|off  on: the kernel reads and writes files itself, new
+                           ones in a private tmpfs of 3/4 of ram= (ENOSPC when
+                           full), spilled ones on disk; needs CAP_SYS_ADMIN and
+                           FUSE passthrough (Linux 6.9); off with size=
+                           (default: on)
     -o max_threads=N       most request threads (default: libfuse's, 10)
     -o max_idle_threads=N  most idle request threads (default: libfuse's)
     -o clone_fd            one /dev/fuse descriptor per thread (default: off)

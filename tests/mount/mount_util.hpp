@@ -6,8 +6,13 @@
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "file_util.hpp"
 #include "mount_fixture.hpp"
@@ -46,6 +51,30 @@ inline std::uint64_t stat_of(const Mount& m, const std::string& name) {
     const ssize_t n = ::getxattr(m.path().c_str(), attr.c_str(), value, sizeof(value) - 1);
     if (n < 0) throw_errno("getxattr " + attr);
     return std::stoull(std::string(value, static_cast<size_t>(n)));
+}
+
+// What fill() managed: the bytes written, and the errno of the write that failed (0: none).
+struct Filled {
+    size_t written = 0;
+    int error = 0;
+};
+
+// Writes `data` `times` over, end to end from offset 0, in pieces of at most `piece`
+// bytes, until all of it is written or a write fails.
+inline Filled fill(int fd, std::string_view data, size_t piece, size_t times = 1) {
+    Filled f;
+    const size_t total = data.size() * times;
+    while (f.written < total) {
+        const size_t at = f.written % data.size();
+        const size_t n = std::min({piece, data.size() - at, total - f.written});
+        const ssize_t done = ::pwrite(fd, data.data() + at, n, static_cast<off_t>(f.written));
+        if (done < 0) {
+            f.error = errno;
+            break;
+        }
+        f.written += static_cast<size_t>(done);
+    }
+    return f;
 }
 
 }  // namespace mount_test

@@ -279,17 +279,7 @@ TEST_CASE("passthrough: a full spill filesystem is ENOSPC at the write, keeping 
         Mount m("lifetime=mount,ram=1M,spill_dir=" + spill.path());
         Fd fd = open_or_throw(m / "f", O_RDWR | O_CREAT);
         const std::string data = pattern(8 * MiB, 7);
-        size_t written = 0;
-        int error = 0;
-        while (written < data.size()) {
-            ssize_t n =
-                ::pwrite(fd.get(), data.data() + written, 256 * KiB, static_cast<off_t>(written));
-            if (n < 0) {
-                error = errno;
-                break;
-            }
-            written += static_cast<size_t>(n);
-        }
+        const auto [written, error] = fill(fd.get(), data, 256 * KiB);
         CHECK(error == ENOSPC);
         CHECK(written >= 2 * MiB);
         CHECK(written < 8 * MiB);
@@ -374,17 +364,7 @@ TEST_CASE("passthrough: the RAM store holds new files within three quarters of r
     // within ram=.
     Fd big = open_or_throw(m / "big", O_RDWR | O_CREAT);
     const std::string piece = pattern(16 * MiB, 12);
-    size_t written = 0;
-    int error = 0;
-    while (written < 1024 * MiB) {
-        const ssize_t n =
-            ::pwrite(big.get(), piece.data(), piece.size(), static_cast<off_t>(written));
-        if (n < 0) {
-            error = errno;
-            break;
-        }
-        written += static_cast<size_t>(n);
-    }
+    const auto [written, error] = fill(big.get(), piece, piece.size(), 1024 * MiB / piece.size());
     CHECK(error == ENOSPC);
     CHECK(written + 64 * MiB <= 768 * MiB);
     CHECK(written + 64 * MiB >= 700 * MiB);

@@ -351,18 +351,7 @@ TEST_CASE("size= bounds RAM plus spill") {
     Mount m("passthrough=off,lifetime=mount,ram=2M,size=6M,spill_dir=" + spill.path());
     Fd fd = open_or_throw(m / "f", O_RDWR | O_CREAT);
     const std::string data = pattern(8 * MiB, 9);
-    size_t written = 0;
-    int err = 0;
-    while (written < data.size()) {
-        const ssize_t n =
-            pwrite(fd.get(), data.data() + written,
-                   std::min<size_t>(256 * KiB, data.size() - written), static_cast<off_t>(written));
-        if (n < 0) {
-            err = errno;
-            break;
-        }
-        written += static_cast<size_t>(n);
-    }
+    const auto [written, err] = fill(fd.get(), data, 256 * KiB);
     CHECK(err == ENOSPC);
     CHECK(written <= 6 * MiB);
     CHECK(written >= 6 * MiB - 256 * KiB);
