@@ -83,15 +83,17 @@ ssize_t receive(int fd, void* buf, size_t len, void* userdata) {
     return n;
 }
 
-void patch_init(Filesystem& fs, void* body, std::size_t length) {
-    if (length < sizeof(std::uint32_t) * 4) return;
+// Returns whether passthrough was asked for.
+bool patch_init(Filesystem& fs, void* body, std::size_t length) {
+    if (length < sizeof(std::uint32_t) * 4) return false;
     auto* out = static_cast<fuse_init_out*>(body);
     if (fs.init_killpriv) out->flags |= FUSE_HANDLE_KILLPRIV_V2;
-    if (fs.init_passthrough && request_passthrough(body, length)) fs.passthrough.enable();
+    return fs.init_passthrough && request_passthrough(body, length);
 }
 
 ssize_t send(int fd, iovec* iov, int count, void* userdata) {
     Filesystem& fs = *static_cast<Filesystem*>(userdata);
+    bool passthrough_asked = false;
     if (count >= 2 && iov[0].iov_len >= sizeof(fuse_out_header)) {
         const auto* header = static_cast<const fuse_out_header*>(iov[0].iov_base);
         iovec& body = iov[count - 1];
@@ -99,11 +101,14 @@ ssize_t send(int fd, iovec* iov, int count, void* userdata) {
             mark_open_reply(body.iov_base, body.iov_len, reply_backing);
         } else if (std::uint64_t init = fs.init_to_patch.load(std::memory_order_relaxed);
                    init != Filesystem::no_request && header->unique == init) {
-            if (header->error == 0) patch_init(fs, body.iov_base, body.iov_len);
+            if (header->error == 0) passthrough_asked = patch_init(fs, body.iov_base, body.iov_len);
             fs.init_to_patch = Filesystem::no_request;
         }
     }
-    return ::writev(fd, iov, count);
+    ssize_t sent = ::writev(fd, iov, count);
+    // The kernel has taken the INIT reply: it now knows whether passthrough is on.
+    if (passthrough_asked && sent >= 0) fs.passthrough.enable();
+    return sent;
 }
 
 const fuse_custom_io hooks = {

@@ -42,6 +42,21 @@ bool has_privileges(const Inode& inode) {
 
 }  // namespace
 
+void Passthrough::enable() {
+    int device = device_fd_.load(std::memory_order_relaxed);
+    if (device < 0) return;
+    // /dev/fuse itself cannot back a file: EINVAL says we may register backing files,
+    // EPERM that we lack CAP_SYS_ADMIN or the kernel declined passthrough.
+    BackingMap map{device, 0, 0};
+    int id = ::ioctl(device, backing_open, &map);
+    bool allowed = id > 0 || errno == EINVAL;
+    if (id > 0) {
+        auto raw = static_cast<std::uint32_t>(id);
+        ::ioctl(device, backing_close, &raw);
+    }
+    available_.store(allowed, std::memory_order_relaxed);
+}
+
 std::int32_t Passthrough::open_backing(int fd) {
     if (!available()) return 0;
     BackingMap map{fd, 0, 0};

@@ -46,8 +46,9 @@ class Passthrough {
     bool wanted() const { return wanted_; }
     // The connection's /dev/fuse descriptor, known once mounted.
     void set_device(int device_fd) { device_fd_.store(device_fd, std::memory_order_relaxed); }
-    // The INIT reply asked for it.
-    void enable() { available_.store(device_fd_ >= 0, std::memory_order_relaxed); }
+    // The INIT reply that asked for it is sent: finds out whether the kernel lets this
+    // process register backing files.
+    void enable();
     bool available() const { return available_.load(std::memory_order_relaxed); }
 
     // Registers the open file `fd` as a backing file: its id, or 0 if the kernel refuses

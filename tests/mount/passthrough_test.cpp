@@ -391,3 +391,29 @@ TEST_CASE("passthrough: SIGKILL of the daemon frees the RAM store") {
     }
     CHECK(eventually([&] { return shmem_bytes() < before + 32 * MiB; }));
 }
+
+TEST_CASE("passthrough: without CAP_SYS_ADMIN (a user namespace) the plain path serves all") {
+    // The mount lives in the child's own mount namespace and dies with it; the whole
+    // process group is killed at the deadline.
+    TempDir dir("spoolfs-userns-");
+    const std::string script = R"(
+        mnt=$1
+        "$SPOOLFS" -f -o lifetime=mount "$mnt" & daemon=$!
+        for i in $(seq 200); do grep -q " $mnt " /proc/self/mountinfo && break; sleep 0.05; done
+        printf 'some data' > "$mnt/f"
+        exec 3<"$mnt/f"
+        "$SPOOLFS" --stats "$mnt"
+        cat <&3; echo
+        exec 3<&-
+        umount "$mnt"
+        wait $daemon
+    )";
+    const auto r = run_process(
+        {"unshare", "--user", "--map-root-user", "--mount", "sh", "-ec", script, "sh", dir.path()},
+        20s);
+    INFO(r.describe() << "\n" << r.out);
+    REQUIRE(r.exited_with(0));
+    CHECK_THAT(r.out, Catch::Contains("some data"));
+    CHECK_THAT(r.out, Catch::Matches("(.|\n)*passthrough +0\n(.|\n)*"));
+    CHECK_THAT(r.out, Catch::Matches("(.|\n)*files_in_ram +1\n(.|\n)*"));
+}
