@@ -18,7 +18,8 @@ bool before(const timespec& a, const timespec& b) {
     return a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec <= b.tv_nsec);
 }
 
-// Caller holds inode.mutex.
+}  // namespace
+
 void kill_privileges_locked(Inode& inode) {
     if (!inode.is_reg()) return;
     mode_t killed = inode.mode & ~S_ISUID;
@@ -27,8 +28,6 @@ void kill_privileges_locked(Inode& inode) {
     inode.mode = killed;
     if (changed) inode.ctime = now();
 }
-
-}  // namespace
 
 struct stat stat_of(Inode& inode) {
     struct stat st {};

@@ -28,6 +28,8 @@ void note_modification(Inode& inode);
 // A write, truncate or chown by an unprivileged caller: clears set-user-ID, set-group-ID
 // (when group-executable) and security.capability, as the kernel would.
 void kill_privileges(Inode& inode);
+// The same, with the inode's mutex held.
+void kill_privileges_locked(Inode& inode);
 
 // Applies the release of a handle to the namespace (at most once) and tells the kernel
 // about the names a lifetime-close file lost.

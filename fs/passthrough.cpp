@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "attributes.hpp"
 #include "filesystem.hpp"
 
 namespace spoolfs {
@@ -75,9 +76,12 @@ void Passthrough::close_backing(std::int32_t id) {
     active_.fetch_sub(1, std::memory_order_relaxed);
 }
 
-std::int32_t begin_handle(Filesystem& fs, Inode& inode, bool writing) {
+std::int32_t begin_handle(Filesystem& fs, Inode& inode, bool writing, uid_t opener) {
     ++inode.handles;
-    if (inode.backing_id) return inode.backing_id;
+    if (inode.backing_id) {
+        if (writing && opener != 0 && opener != inode.uid) kill_privileges_locked(inode);
+        return inode.backing_id;
+    }
     if (inode.handles > 1 || !fs.passthrough.available() || has_privileges(inode)) return 0;
     if (!inode.data.rolled()) {
         // Data in RAM stays there; an empty file costs nothing to move.

@@ -66,9 +66,11 @@ class Passthrough {
     std::atomic<std::uint64_t> active_ = 0;
 };
 
-// A handle is opened on `inode`: its backing id if the kernel is to serve it directly,
-// else 0. `writing`: opened for writing (or created).
-std::int32_t begin_handle(Filesystem& fs, Inode& inode, bool writing);
+// A handle is opened on `inode` by `opener`: its backing id if the kernel is to serve it
+// directly, else 0. `writing`: opened for writing (or created). The kernel's direct
+// writes never reach the daemon, which under FUSE_HANDLE_KILLPRIV_V2 drops set-id bits
+// on another user's write: a file served directly loses them at such an open instead.
+std::int32_t begin_handle(Filesystem& fs, Inode& inode, bool writing, uid_t opener);
 
 // A handle of `inode` is released. The last one ends passthrough: the kernel's writes
 // are taken into the inode's size, times and the storage accounts, and true is returned.

@@ -417,3 +417,17 @@ TEST_CASE("passthrough: without CAP_SYS_ADMIN (a user namespace) the plain path 
     CHECK_THAT(r.out, Catch::Matches("(.|\n)*passthrough +0\n(.|\n)*"));
     CHECK_THAT(r.out, Catch::Matches("(.|\n)*files_in_ram +1\n(.|\n)*"));
 }
+
+TEST_CASE("passthrough: another user writing drops the set-id bit set while the kernel serves") {
+    Mount m("lifetime=mount,allow_other,mode=1777");
+    Fd fd = open_or_throw(m / "f", O_RDWR | O_CREAT, 0666);
+    write_all(fd.get(), "x");
+    REQUIRE(chmod((m / "f").c_str(), 04777) == 0);  // while this handle is served directly
+    CHECK(run_as(23456, 23456, [&] {
+              Fd w(open((m / "f").c_str(), O_WRONLY | O_APPEND));
+              if (!w) return errno;
+              return write(w.get(), "y", 1) == 1 ? 0 : errno;
+          }) == 0);
+    CHECK((stat_or_throw(m / "f").st_mode & S_ISUID) == 0);
+    CHECK(read_file(m / "f") == "xy");
+}
