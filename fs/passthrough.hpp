@@ -9,15 +9,13 @@
 // kernel without passthrough, every file stays on the plain path.
 //
 // Which files (docs/performance.md has the measurements behind it):
-// - Backing files are spill files: on disk, in the spill filesystem's page cache. Their
-//   RAM is the kernel's to write back and reclaim, so `ram=` (what the daemon holds) is
-//   never passed by a write the daemon does not see, and nothing needs to roll over
-//   under an open handle (which the kernel would not allow).
-// - A file spilled already is served by passthrough when opened. A new or empty file
-//   opened for writing goes to disk at once and is served so too, while fewer than
-//   Storage::eager_spill_limit files are spilled (ext4 makes anonymous files slow past
-//   a few hundred). At its last close a small one (up to 1 MiB) comes back to the heap
-//   if it was on disk, or if descriptors grow short (Storage::wants_back).
+// - A new or empty file opened for writing gets a backing file in the Storage's RAM
+//   store (a private tmpfs within ram=, which the kernel enforces) while it has room to
+//   spare, else in the spill directory (Storage::place_for_passthrough); past half the
+//   descriptor allowance, none. A file already spilled uses its spill file.
+// - A file the kernel writes cannot roll over while open: past the store's room its
+//   writes get ENOSPC. At its last close a small file on disk comes back to the heap
+//   (Storage::wants_back), so that ext4's anonymous files stay few.
 // - The kernel wants all handles of an inode passthrough or none: the choice is made
 //   when a file has no open handle, and holds until its last handle is released.
 // - Not served so: files with a set-id bit or a security.capability xattr (their removal
@@ -77,8 +75,7 @@ std::int32_t begin_handle(Filesystem& fs, Inode& inode, bool writing, uid_t open
 bool end_handle(Filesystem& fs, Inode& inode);
 
 // After end_handle() returned true and the namespace let the file live on: a small file
-// may go back to the heap (Storage::wants_back), so that files on disk stay few and
-// descriptors never run short.
+// on disk goes back to the heap (Storage::wants_back).
 void after_passthrough(Filesystem& fs, Inode& inode);
 
 // While the kernel serves the file directly: takes the size the kernel's writes gave the

@@ -261,8 +261,7 @@ void Storage::backing_gone(Inode& inode) {
 }
 
 bool Storage::wants_back(const Inode& inode) const {
-    if (!inode.data.rolled() || inode.data.size() > unspill_limit) return false;
-    return !inode.in_store || spilled_.load(std::memory_order_relaxed) > config_.max_spilled / 4;
+    return inode.data.rolled() && !inode.in_store && inode.data.size() <= unspill_limit;
 }
 
 int Storage::unspill(Inode& inode) {

@@ -84,9 +84,9 @@ class Storage {
     static constexpr std::uint64_t store_headroom = 64 << 20;
 
     // Whether a closed file the kernel served directly should come back to the heap:
-    // small ones on disk always (anonymous files on ext4 get slow when many), small ones
-    // in the RAM store once their descriptors take a quarter of the allowance (until
-    // then the kernel keeps reading them itself, with no request).
+    // small ones on disk (anonymous files on ext4 get slow when many). Those in the RAM
+    // store stay: the kernel reads them itself, where a file back in the heap would cost
+    // a READ request per read, its pages never having been in the mount's cache.
     bool wants_back(const Inode& inode) const;
     // Brings a small spilled file back into RAM, giving its descriptor back: when it is
     // no larger than `unspill_limit` and RAM has room without rolling anything over.

@@ -4,15 +4,16 @@
 # See docs/benchmarks.md for what each workload measures.
 #
 #   scripts/bench.sh [--quick] [--markdown] [--rounds N] [--timeout SECONDS]
-#                    [--builddir DIR]
+#                    [--builddir DIR] [--options OPTS]
 #
+# --options adds spoolfs -o options to the main mount (passthrough=off, say).
 # Needs root (it mounts a tmpfs), fio, git, tar, meson, ninja, fusermount3.
 # Progress goes to stderr, the table to stdout. Everything it creates lives in one
 # fresh temporary directory, removed on exit; both mounts are always unmounted.
 set -euo pipefail
 
 usage() { # exit status
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit "$1"
 }
 
@@ -22,6 +23,7 @@ markdown=0
 rounds=
 phase_timeout=
 builddir=$root/build-bench
+extra_options=
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) quick=1 ;;
@@ -29,6 +31,7 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=${2:?--rounds needs a number}; shift ;;
     --timeout) phase_timeout=${2:?--timeout needs seconds}; shift ;;
     --builddir) builddir=${2:?--builddir needs a directory}; shift ;;
+    --options) extra_options=,${2:?--options needs mount options}; shift ;;
     -h | --help) usage 0 ;;
     *) echo "bench.sh: unknown argument $1" >&2; usage 2 ;;
     esac
@@ -128,7 +131,8 @@ trap 'exit 143' TERM
 # /proc/self/mounts escapes white space, and is_mounted compares paths verbatim.
 case $work in *[[:space:]]*) die "the temporary directory $work has white space in its path" ;; esac
 mount -t tmpfs -o mode=1777 spoolfs-bench "$mnt_tmpfs" || die "cannot mount a tmpfs"
-"$spoolfs" -f -o lifetime=mount,fsname=spoolfs-bench "$mnt_spoolfs" 2>"$work/spoolfs.log" &
+"$spoolfs" -f -o "lifetime=mount,fsname=spoolfs-bench$extra_options" "$mnt_spoolfs" \
+    2>"$work/spoolfs.log" &
 daemon_pid=$!
 for _ in $(seq 100); do
     is_mounted "$mnt_spoolfs" && break
@@ -512,6 +516,7 @@ plural=s
 notes=("spoolfs $commit vs tmpfs, $(uname -r), $(nproc) CPUs; scripts/bench.sh $mode run,\
  median of $rounds round$plural$tree_note"
     "ratio: above 1 means spoolfs is faster (rates: spoolfs/tmpfs, times: tmpfs/spoolfs)")
+[ -n "$extra_options" ] && notes+=("spoolfs mounted with -o lifetime=mount$extra_options")
 [ -n "$after_write" ] && notes+=("pages cached when the read after the write starts: $after_write")
 [ -n "$evictions" ] && notes+=("pages still cached after posix_fadvise(DONTNEED): $evictions")
 [ -n "$spill_note" ] && notes+=("$spill_note")
