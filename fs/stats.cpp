@@ -35,7 +35,7 @@ std::optional<std::uint64_t> stat_value(Filesystem& fs, std::string_view name) {
 }
 
 int print_stats(const std::filesystem::path& mountpoint) {
-    std::printf("%-16s %s\n", "statistic", "value");
+    std::printf("%-18s %s\n", "statistic", "value");
     for (std::string_view name : stat_names()) {
         std::string xattr = std::string(stats_xattr_prefix) + std::string(name);
         char value[32];
@@ -46,7 +46,7 @@ int print_stats(const std::filesystem::path& mountpoint) {
             return 1;
         }
         value[n] = '\0';
-        std::printf("%-16.*s %s\n", static_cast<int>(name.size()), name.data(), value);
+        std::printf("%-18.*s %s\n", static_cast<int>(name.size()), name.data(), value);
     }
     return 0;
 }
