@@ -118,6 +118,14 @@ void Storage::settle(Inode& inode) {
     // Unsigned differences wrap to subtractions.
     used_.fetch_add(total - inode.charged, std::memory_order_relaxed);
     stored_.fetch_add(stored - inode.charged_store, std::memory_order_relaxed);
+    // A file in the store may move to disk exactly while it holds some of it.
+    if ((stored > 0) != (inode.charged_store > 0)) {
+        std::lock_guard lock(candidates_mutex_);
+        if (stored > 0)
+            stored_files_.insert(&inode);
+        else
+            stored_files_.erase(&inode);
+    }
     inode.charged_store = stored;
     ram_.fetch_add(ram - inode.charged_ram, std::memory_order_relaxed);
     if (ram < inode.charged_ram) given_back(inode.charged_ram - ram);
@@ -126,7 +134,7 @@ void Storage::settle(Inode& inode) {
     bool was_listed = inode.charged_ram > 0, listed = ram > 0;
     inode.charged = total;
     inode.charged_ram = ram;
-    inode.resident.store(ram, std::memory_order_relaxed);
+    inode.resident.store(ram + stored, std::memory_order_relaxed);
     if (listed != was_listed) {
         std::lock_guard lock(candidates_mutex_);
         if (listed)
@@ -136,7 +144,7 @@ void Storage::settle(Inode& inode) {
     }
 }
 
-Inode* Storage::lock_victim(Inode& self, std::unique_lock<std::mutex>& lock) {
+Inode* Storage::lock_victim(Inode& self, std::unique_lock<std::mutex>& lock, bool from_store) {
     std::int64_t now = steady_now();
     auto score = [now](const Inode& inode) {
         double age = static_cast<double>(now - inode.last_use.load(std::memory_order_relaxed));
@@ -147,7 +155,7 @@ Inode* Storage::lock_victim(Inode& self, std::unique_lock<std::mutex>& lock) {
     std::vector<std::pair<double, Inode*>> best;
     best.reserve(tries + 1);
     std::lock_guard candidates(candidates_mutex_);
-    for (Inode* inode : candidates_) {
+    for (Inode* inode : from_store ? stored_files_ : candidates_) {
         best.emplace_back(score(*inode), inode);
         std::push_heap(best.begin(), best.end(), std::greater<>());
         if (best.size() > tries) {
@@ -157,9 +165,13 @@ Inode* Storage::lock_victim(Inode& self, std::unique_lock<std::mutex>& lock) {
     }
     std::sort(best.begin(), best.end(), std::greater<>());
     for (auto [s, inode] : best) {
-        if (inode == &self) return &self;  // its mutex is the caller's
+        if (inode == &self) {
+            if (from_store) continue;
+            return &self;  // its mutex is the caller's
+        }
         std::unique_lock victim(inode->mutex, std::try_to_lock);
-        if (victim) {
+        // The kernel's backing file cannot change under an open handle.
+        if (victim && !(from_store && inode->backing_id)) {
             lock = std::move(victim);
             return inode;
         }
@@ -170,7 +182,7 @@ Inode* Storage::lock_victim(Inode& self, std::unique_lock<std::mutex>& lock) {
 int Storage::make_room(Inode& self, std::uint64_t bytes, bool& reserved) {
     while (!reserve_ram(bytes)) {
         std::unique_lock<std::mutex> victim_lock;
-        Inode* victim = lock_victim(self, victim_lock);
+        Inode* victim = lock_victim(self, victim_lock, false);
         if (!victim) victim = &self;  // everything else is busy: this file goes to disk
         if (int err = rollover(*victim)) return err;
         if (victim == &self) return 0;  // on disk now: it needs no RAM
@@ -234,10 +246,8 @@ int Storage::place_for_passthrough(Inode& inode) {
     if (inode.data.rolled() || inode.data.size() != 0) return EINVAL;
     if (spilled_.load(std::memory_order_relaxed) >= config_.max_spilled / 2) return ENOSPC;
     if (int store = ram_store(); store >= 0) {
-        struct statvfs st {};
-        std::uint64_t free = 0;
-        if (fstatvfs(store, &st) == 0) free = static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
-        if (free >= store_headroom && free >= store_size_ / 4) {
+        if (!store_has_room(store)) make_store_room(inode, store);
+        if (store_has_room(store)) {
             spilled_.fetch_add(1, std::memory_order_relaxed);
             if (guarded([&] { inode.data.rollover(store); }) == 0) {
                 inode.in_store = true;
@@ -252,6 +262,31 @@ int Storage::place_for_passthrough(Inode& inode) {
         spilled_.load(std::memory_order_relaxed) - store_files_.load(std::memory_order_relaxed);
     if (on_disk >= eager_spill_limit) return ENOSPC;
     return rollover(inode);
+}
+
+std::uint64_t Storage::store_free(int store) const {
+    struct statvfs st {};
+    if (fstatvfs(store, &st) != 0) return 0;
+    return static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
+}
+
+bool Storage::store_has_room(int store) const {
+    std::uint64_t free = store_free(store);
+    return free >= store_headroom && free >= store_size_ / 4;
+}
+
+// Cold and large first, as rollover from the heap: one copy frees much, and what was
+// not used for long is the least likely to be wanted back.
+void Storage::make_store_room(Inode& self, int store) {
+    while (store_free(store) < store_size_ / 2) {
+        std::unique_lock<std::mutex> victim_lock;
+        Inode* victim = lock_victim(self, victim_lock, true);
+        if (!victim) return;
+        if (guarded([&] { victim->data.move_to(config_.spill_dir.get()); }) != 0) return;
+        store_files_.fetch_sub(1, std::memory_order_relaxed);
+        victim->in_store = false;
+        settle(*victim);
+    }
 }
 
 void Storage::backing_gone(Inode& inode) {

@@ -121,7 +121,9 @@ class Storage {
     // Makes `bytes` of RAM available to `self` (whose mutex the caller holds), rolling
     // other files (or `self`) over. false: nothing left to roll over.
     int make_room(Inode& self, std::uint64_t bytes, bool& reserved);
-    Inode* lock_victim(Inode& self, std::unique_lock<std::mutex>& lock);
+    // The best victim not busy, locked: from the heap's files, or (`from_store`) from the
+    // RAM store's files that no handle holds.
+    Inode* lock_victim(Inode& self, std::unique_lock<std::mutex>& lock, bool from_store);
     // Runs `op`, which allocates `worst` bytes of RAM at most, within the RAM budget.
     template <typename Op>
     int allocating(Inode& inode, std::uint64_t worst, Op&& op);
@@ -132,6 +134,11 @@ class Storage {
     int ram_store();
     // A file no longer holds a backing file: its descriptor goes back to the counts.
     void backing_gone(Inode& inode);
+    std::uint64_t store_free(int store) const;
+    // Whether the store takes a new file: store_headroom and a quarter of it free.
+    bool store_has_room(int store) const;
+    // Moves closed files from the store to disk until half of it is free.
+    void make_store_room(Inode& self, int store);
 
     Config config_;
     std::atomic<std::uint64_t> heap_budget_;  // ram= less the RAM store
@@ -148,7 +155,8 @@ class Storage {
     std::atomic<std::uint64_t> spilled_ = 0;           // files rolled over and not yet dropped
 
     std::mutex candidates_mutex_;
-    std::unordered_set<Inode*> candidates_;  // files with data in RAM
+    std::unordered_set<Inode*> candidates_;    // files with data in the heap
+    std::unordered_set<Inode*> stored_files_;  // files with data in the RAM store
 };
 
 }  // namespace spoolfs

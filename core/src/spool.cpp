@@ -123,6 +123,26 @@ FileDescriptor open_anonymous(int dirfd) {
     return file;
 }
 
+// Calls fn(bytes, offset) for the data of the file `fd` below `size`, a chunk at most at a
+// time; holes are skipped.
+template <typename Fn>
+void for_each_data(int fd, std::uint64_t size, Fn&& fn) {
+    std::vector<std::byte> buffer;
+    for (std::uint64_t at = 0; auto data = seek_file(fd, at, SEEK_DATA);) {
+        const std::uint64_t end = std::min(seek_file(fd, *data, SEEK_HOLE).value_or(size), size);
+        for (at = *data; at < end;) {
+            buffer.resize(
+                static_cast<std::size_t>(std::min<std::uint64_t>(end - at, Spool::chunk_size)));
+            const std::size_t n = read_file(fd, buffer, at);
+            if (n == 0) break;
+            fn(std::span<const std::byte>(buffer).first(n), at);
+            at += n;
+        }
+        if (end >= size) break;
+        at = end;
+    }
+}
+
 std::unique_ptr<std::byte[]> allocate_bytes(std::size_t n) {
     try {
         return std::make_unique_for_overwrite<std::byte[]>(n);
@@ -451,21 +471,24 @@ std::uint64_t Spool::ram_growth(std::uint64_t offset, std::uint64_t length) cons
 void Spool::unroll() {
     if (!file_) return;
     Spool ram;
-    std::vector<std::byte> buffer;
-    for (std::uint64_t at = 0; auto data = seek_file(file_.get(), at, SEEK_DATA);) {
-        const std::uint64_t end = seek_file(file_.get(), *data, SEEK_HOLE).value_or(size_);
-        for (at = *data; at < std::min(end, size_);) {
-            buffer.resize(static_cast<std::size_t>(std::min<std::uint64_t>(end - at, chunk_size)));
-            const std::size_t n = read_file(file_.get(), buffer, at);
-            if (n == 0) break;
-            ram.pwrite(std::span(buffer).first(n), at);
-            at += n;
-        }
-        if (end >= size_) break;
-        at = end;
-    }
+    for_each_data(file_.get(), size_, [&](std::span<const std::byte> bytes, std::uint64_t at) {
+        ram.pwrite(bytes, at);
+    });
     ram.truncate(size_);
     *this = std::move(ram);
+}
+
+void Spool::move_to(int dirfd) {
+    if (!file_) {
+        rollover(dirfd);
+        return;
+    }
+    FileDescriptor target = open_anonymous(dirfd);
+    if (size_ > 0) sys::truncate(target.get(), size_);
+    for_each_data(file_.get(), size_, [&](std::span<const std::byte> bytes, std::uint64_t at) {
+        write_file(target.get(), bytes.data(), bytes.size(), at);
+    });
+    file_ = std::move(target);
 }
 
 void Spool::sync_size() {

@@ -511,6 +511,28 @@ TEST_CASE("unroll brings every byte and every hole back into RAM and closes the 
     CHECK(contents(spool) == before);
 }
 
+TEST_CASE("move_to takes the data, holes kept, into a new file in another directory") {
+    TempDir first, second;
+    Spool spool;
+    spool.pwrite(pattern(100), 10);
+    spool.pwrite(pattern(chunk_bytes), 3 * chunk_bytes + 7);
+    spool.truncate(6 * chunk_bytes + 1);
+    const Bytes before = contents(spool);
+
+    spool.move_to(first.fd());  // from RAM: a rollover
+    REQUIRE(spool.rolled());
+    const int old_fd = spool.fd();
+    spool.move_to(second.fd());  // from one file to another
+    CHECK(spool.fd() != old_fd);
+    CHECK(::fcntl(old_fd, F_GETFD) == -1);
+    CHECK(contents(spool) == before);
+    CHECK(spool.size() == 6 * chunk_bytes + 1);
+    CHECK(spool.seek_data(chunk_bytes) == 3 * chunk_bytes);
+    struct stat st {};
+    REQUIRE(::fstat(spool.fd(), &st) == 0);
+    CHECK(static_cast<std::uint64_t>(st.st_blocks) * 512 < 3 * chunk_bytes);  // holes stayed
+}
+
 TEST_CASE("sync_size takes the size of writes made to the file behind the spool's back") {
     TempDir dir;
     Spool spool;

@@ -431,3 +431,31 @@ TEST_CASE("passthrough: another user writing drops the set-id bit set while the 
     CHECK((stat_or_throw(m / "f").st_mode & S_ISUID) == 0);
     CHECK(read_file(m / "f") == "xy");
 }
+
+TEST_CASE("passthrough: a nearly full RAM store moves closed cold files to disk for new ones") {
+    Mount m("lifetime=mount,ram=1G");  // a store of 768 MiB, new files while 192 MiB are free
+    if (!served_directly(m)) return;
+    const std::string piece = pattern(8 * MiB, 15);
+    for (const char* name : {"old1", "old2", "old3"}) {
+        Fd fd = open_or_throw(m / name, O_RDWR | O_CREAT);
+        const auto [written, error] = fill(fd.get(), piece, piece.size(), 25);  // 200 MiB
+        REQUIRE(error == 0);
+    }
+    REQUIRE(eventually([&] { return stat_of(m, "files_passthrough") == 0; }));
+    CHECK(stat_of(m, "files_spilled") == 0);
+
+    Fd fresh = open_or_throw(m / "new", O_RDWR | O_CREAT);
+    write_all(fresh.get(), "new data");
+    CHECK(stat_of(m, "files_passthrough") == 1);
+    // 168 MiB free: the two oldest went to disk (until half was free), "new" to the store.
+    CHECK(stat_of(m, "files_spilled") == 2);
+    CHECK(stat_of(m, "files_in_ram") == 2);
+    CHECK(stat_of(m, "ram_bytes") <= 768 * MiB);
+    fresh.reset();
+    for (const char* name : {"old1", "old2", "old3"}) {
+        Fd fd = open_or_throw(m / name, O_RDONLY);
+        for (size_t at = 0; at < 200 * MiB; at += 48 * MiB)
+            CHECK(read_at(fd.get(), piece.size(), static_cast<off_t>(at)) == piece);
+    }
+    CHECK(read_file(m / "new") == "new data");
+}

@@ -112,6 +112,11 @@ class Spool {
     // file. On failure (ENOMEM, EIO) nothing changes. No-op while in RAM.
     void unroll();
 
+    // Moves the data into a new anonymous file in the directory `dirfd`, holes kept:
+    // from RAM as rollover() does, or from the current file, which is then closed. On
+    // failure nothing changes.
+    void move_to(int dirfd);
+
     // Takes the backing file's size as the logical size, after others wrote to fd()
     // directly (spoolfs's kernel passthrough): as fstat gives it now, or as the caller's
     // own fstat gave it. No-op while in RAM.
