@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "attributes.hpp"
 #include "filesystem.hpp"
@@ -105,10 +107,17 @@ bool end_handle(Filesystem& fs, Inode& inode) {
 }
 
 void after_passthrough(Filesystem& fs, Inode& inode) {
-    std::lock_guard lock(inode.mutex);
-    if (inode.handles == 0 && inode.nlink.load(std::memory_order_relaxed) > 0 &&
-        fs.storage.wants_back(inode))
-        fs.storage.unspill(inode);
+    // The kernel sends RELEASE before it has quite let go of its own handle on the
+    // backing file, which makes unspill() see a writer: a few short retries.
+    for (int attempt = 0; attempt < 10; ++attempt) {
+        {
+            std::lock_guard lock(inode.mutex);
+            if (inode.handles > 0 || inode.nlink.load(std::memory_order_relaxed) == 0 ||
+                !fs.storage.wants_back(inode) || fs.storage.unspill(inode) != EBUSY)
+                return;
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(20));
+    }
 }
 
 void follow_backing(Inode& inode, bool adopt_times) {

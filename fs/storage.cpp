@@ -37,6 +37,17 @@ int guarded(F&& f) {
 
 constexpr std::uint64_t max_file_size = static_cast<std::uint64_t>(INT64_MAX);
 
+// Whether something besides our descriptor has the spill file open for writing: a
+// shared mapping the kernel made through passthrough holds the backing file, not the
+// mount's file, and outlives the last RELEASE. Moving the data away then would lose what
+// the mapping writes. A write lease is refused exactly then (and where leases are off:
+// no move either).
+bool written_elsewhere(int fd) {
+    if (::fcntl(fd, F_SETLEASE, F_WRLCK) != 0) return true;
+    ::fcntl(fd, F_SETLEASE, F_UNLCK);
+    return false;
+}
+
 std::int64_t steady_now() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
                std::chrono::steady_clock::now().time_since_epoch())
@@ -282,6 +293,7 @@ void Storage::make_store_room(Inode& self, int store) {
         std::unique_lock<std::mutex> victim_lock;
         Inode* victim = lock_victim(self, victim_lock, true);
         if (!victim) return;
+        if (written_elsewhere(victim->data.fd())) return;  // mapped: it stays
         if (guarded([&] { victim->data.move_to(config_.spill_dir.get()); }) != 0) return;
         store_files_.fetch_sub(1, std::memory_order_relaxed);
         victim->in_store = false;
@@ -302,6 +314,7 @@ bool Storage::wants_back(const Inode& inode) const {
 int Storage::unspill(Inode& inode) {
     if (!inode.data.rolled() || inode.backing_id || inode.data.size() > unspill_limit)
         return EINVAL;
+    if (written_elsewhere(inode.data.fd())) return EBUSY;
     // What the data takes in RAM at most: all of it written densely.
     std::uint64_t worst = tempfile::Spool().ram_growth(0, inode.data.size());
     if (!reserve_ram(worst)) return ENOSPC;
@@ -369,7 +382,8 @@ int Storage::write(Inode& inode, std::span<const std::byte> data, std::uint64_t 
 int Storage::truncate(Inode& inode, std::uint64_t size) {
     if (size > max_file_size) return EFBIG;
     follow_backing(inode);
-    if (size == 0 && inode.data.rolled() && !inode.backing_id) {
+    if (size == 0 && inode.data.rolled() && !inode.backing_id &&
+        !written_elsewhere(inode.data.fd())) {
         // Emptied while no handle has the kernel write its spill file: back to an empty
         // spool in RAM, giving up the descriptor. (A truncate to 0 would also make ext4
         // flush the file to disk at each later close: auto_da_alloc.)

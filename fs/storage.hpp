@@ -90,7 +90,8 @@ class Storage {
     bool wants_back(const Inode& inode) const;
     // Brings a small spilled file back into RAM, giving its descriptor back: when it is
     // no larger than `unspill_limit` and RAM has room without rolling anything over.
-    // EINVAL if it is not on disk, too large or served by passthrough; ENOSPC without room.
+    // EINVAL if it is not on disk, too large or served by passthrough; EBUSY while a
+    // mapping writes it; ENOSPC without room.
     int unspill(Inode& inode);
     static constexpr std::uint64_t unspill_limit = 1 << 20;
 

@@ -459,3 +459,24 @@ TEST_CASE("passthrough: a nearly full RAM store moves closed cold files to disk 
     }
     CHECK(read_file(m / "new") == "new data");
 }
+
+TEST_CASE("passthrough: a shared mapping outliving its descriptor keeps writing to the file") {
+    // ram=4M: new files go to disk, where a small one would return to the heap at its
+    // last close; a mapping still holds its backing file then.
+    Mount m("lifetime=mount,ram=4M");
+    Fd fd = open_or_throw(m / "f", O_RDWR | O_CREAT);
+    write_all(fd.get(), pattern(8192, 16));
+    auto* map =
+        static_cast<char*>(mmap(nullptr, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0));
+    REQUIRE(map != MAP_FAILED);
+    REQUIRE(fd.close() == 0);
+    REQUIRE(eventually([&] { return stat_of(m, "files_passthrough") == 0; }));
+    map[0] = 'M';
+    map[8191] = 'Z';
+    REQUIRE(msync(map, 8192, MS_SYNC) == 0);
+    REQUIRE(munmap(map, 8192) == 0);
+    const std::string seen = read_file(m / "f");
+    REQUIRE(seen.size() == 8192);
+    CHECK(seen[0] == 'M');
+    CHECK(seen[8191] == 'Z');
+}
