@@ -34,6 +34,9 @@ class Filesystem {
     std::atomic<std::uint64_t> init_to_patch = no_request;
     std::atomic<bool> init_killpriv = false, init_passthrough = false;
 
+    // The kernel may open directories without asking (FUSE_NO_OPENDIR_SUPPORT).
+    std::atomic<bool> opendir_unneeded = false;
+
     // How long the kernel may trust what we reply. Every change but our own removals
     // passes through the kernel, so that can be long; names of lifetime-close files get
     // 0, so that a stat() right after the last close asks us (see session.cpp).

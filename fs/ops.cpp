@@ -52,7 +52,7 @@ void reply_entry(fuse_req_t req, Filesystem& fs, int err, const InodePtr& inode)
     fuse_reply_entry(req, &e);
 }
 
-void sp_init(void*, fuse_conn_info* conn) {
+void sp_init(void* userdata, fuse_conn_info* conn) {
     // Writes of up to 1 MiB per request: libfuse sizes max_pages to match.
     conn->max_write = 1 << 20;
     conn->max_read = 0;
@@ -68,6 +68,12 @@ void sp_init(void*, fuse_conn_info* conn) {
     if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
     // ls -l, find, du: entries come with their attributes, without a LOOKUP each.
     if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
+    // readdir keeps no state per open directory (offsets are cookies): the first OPENDIR
+    // answers ENOSYS, and the kernel sends no OPENDIR or RELEASEDIR again.
+    if (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) {
+        conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
+        static_cast<Filesystem*>(userdata)->opendir_unneeded = true;
+    }
 }
 
 void sp_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -326,17 +332,6 @@ void sp_fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
     fuse_reply_err(req, 0);
 }
 
-void sp_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-    InodePtr inode = find_or_reply(req, ino);
-    if (!inode) return;
-    if (!inode->is_dir()) {
-        fuse_reply_err(req, ENOTDIR);
-        return;
-    }
-    fi->cache_readdir = 0;
-    fuse_reply_open(req, fi);
-}
-
 // READDIR and READDIRPLUS: as many entries after `off` as fit in `size` bytes. With
 // `plus`, each entry but "." and ".." carries its attributes and counts a lookup.
 void read_directory(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) {
@@ -386,8 +381,12 @@ void sp_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse
     read_directory(req, ino, size, off, true);
 }
 
-void sp_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
-    fuse_reply_err(req, 0);
+void sp_opendir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+    if (fs_of(req).opendir_unneeded) {
+        fuse_reply_err(req, ENOSYS);
+        return;
+    }
+    fuse_reply_open(req, fi);
 }
 
 void sp_fsyncdir(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
@@ -540,10 +539,9 @@ fuse_lowlevel_ops make_operations() {
     ops.flush = guarded<sp_flush>;
     ops.release = guarded<sp_release>;
     ops.fsync = guarded<sp_fsync>;
-    ops.opendir = guarded<sp_opendir>;
     ops.readdir = guarded<sp_readdir>;
     ops.readdirplus = guarded<sp_readdirplus>;
-    ops.releasedir = guarded<sp_releasedir>;
+    ops.opendir = guarded<sp_opendir>;
     ops.fsyncdir = guarded<sp_fsyncdir>;
     ops.statfs = guarded<sp_statfs>;
     ops.setxattr = guarded<sp_setxattr>;
