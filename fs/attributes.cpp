@@ -122,13 +122,11 @@ void kill_privileges(Inode& inode) {
 void release_handle(Filesystem& fs, Handle& handle) {
     if (handle.released) return;
     handle.released = true;
-    bool ended_passthrough;
     {
         std::lock_guard lock(handle.inode->mutex);
-        ended_passthrough = end_handle(fs, *handle.inode);
+        handle.ended_passthrough = end_handle(fs, *handle.inode);
     }
     for (Removal& removal : fs.tree.release(*handle.inode)) fs.notifier.push(std::move(removal));
-    if (ended_passthrough) after_passthrough(fs, *handle.inode);
 }
 
 int copy_range(Filesystem& fs, Inode& in, std::uint64_t off_in, Inode& out, std::uint64_t off_out,

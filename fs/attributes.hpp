@@ -31,8 +31,9 @@ void kill_privileges(Inode& inode);
 // The same, with the inode's mutex held.
 void kill_privileges_locked(Inode& inode);
 
-// Applies the release of a handle to the namespace (at most once) and tells the kernel
-// about the names a lifetime-close file lost.
+// Applies the release of a handle to the namespace (at most once), tells the kernel
+// about the names a lifetime-close file lost, and notes in the handle whether the
+// release ended passthrough (the caller then runs after_passthrough()).
 void release_handle(Filesystem& fs, Handle& handle);
 
 // copy_file_range(2) between two regular files; `done` bytes copied.

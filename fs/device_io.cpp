@@ -16,9 +16,6 @@
 namespace spoolfs {
 namespace {
 
-// The kernel offers FUSE_PASSTHROUGH: bit 37 of the flags, bit 5 of flags2.
-constexpr std::uint32_t passthrough_offered = 1u << 5;
-
 // The backing id of the OPEN or CREATE reply this thread is sending (reply_open()).
 thread_local std::int32_t reply_backing = 0;
 
@@ -44,8 +41,7 @@ void apply_in_order(Filesystem& fs, fuse_in_header* header, ssize_t n) {
         case FUSE_INIT:
             if (auto* in = body_of<fuse_init_in>(header, n)) {
                 fs.init_killpriv = in->flags & FUSE_HANDLE_KILLPRIV_V2;
-                fs.init_passthrough = fs.passthrough.wanted() && (in->flags & FUSE_INIT_EXT) &&
-                                      (in->flags2 & passthrough_offered);
+                fs.init_passthrough = fs.passthrough.wanted() && kernel_offers_passthrough(*in);
                 fs.init_to_patch = header->unique;
             }
             break;

@@ -46,7 +46,8 @@ class Filesystem {
 // The handle behind a FUSE file handle (fi->fh) of a regular file.
 struct Handle {
     InodePtr inode;
-    bool released = false;  // the session loop already applied this release in order
+    bool released = false;           // the session loop already applied this release in order
+    bool ended_passthrough = false;  // that release ended passthrough (after_passthrough)
 };
 
 }  // namespace spoolfs

@@ -326,6 +326,8 @@ void sp_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
     std::unique_ptr<Handle> handle(&handle_of(fi));
     if (!handle->released) release_handle(fs, *handle);
     fuse_reply_err(req, 0);
+    // Here, not in the in-order release: it may wait a little for the kernel.
+    if (handle->ended_passthrough) after_passthrough(fs, *handle->inode);
 }
 
 void sp_fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {

@@ -131,6 +131,10 @@ void follow_backing(Inode& inode, bool adopt_times) {
     inode.backing_atime = st.st_atim;
 }
 
+bool kernel_offers_passthrough(const fuse_init_in& in) {
+    return (in.flags & FUSE_INIT_EXT) && (in.flags2 & passthrough_flag2);
+}
+
 bool request_passthrough(void* out, std::size_t length) {
     if (length < init_stack_depth_at + sizeof(std::uint32_t)) return false;
     auto* bytes = static_cast<std::byte*>(out);

@@ -26,6 +26,8 @@
 // called with the inode's mutex held.
 #pragma once
 
+#include <linux/fuse.h>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -83,6 +85,9 @@ void after_passthrough(Filesystem& fs, Inode& inode);
 // seen, those into the inode (a write or read happened). Without `adopt_times` the times
 // are only noted as seen (after the daemon's own changes). No-op otherwise.
 void follow_backing(Inode& inode, bool adopt_times = true);
+
+// Whether the kernel's INIT request offers passthrough.
+bool kernel_offers_passthrough(const fuse_init_in& in);
 
 // The kernel's INIT reply body `out` (`length` bytes): asks for passthrough. false if
 // the body is too short to carry it.

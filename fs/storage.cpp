@@ -220,14 +220,23 @@ int Storage::allocating(Inode& inode, std::uint64_t worst, Op&& op) {
 }
 
 int Storage::rollover(Inode& inode) {
+    return rollover_into(inode, config_.spill_dir.get(), false);
+}
+
+int Storage::rollover_into(Inode& inode, int dirfd, bool store) {
     if (inode.data.rolled()) return 0;
     // Out of descriptors is out of room: the file stays in RAM, its data intact.
     if (spilled_.fetch_add(1, std::memory_order_relaxed) >= config_.max_spilled) {
         spilled_.fetch_sub(1, std::memory_order_relaxed);
         return ENOSPC;
     }
-    int err = guarded([&] { inode.data.rollover(config_.spill_dir.get()); });
-    if (err) spilled_.fetch_sub(1, std::memory_order_relaxed);
+    int err = guarded([&] { inode.data.rollover(dirfd); });
+    if (err) {
+        spilled_.fetch_sub(1, std::memory_order_relaxed);
+    } else if (store) {
+        inode.in_store = true;
+        store_files_.fetch_add(1, std::memory_order_relaxed);
+    }
     settle(inode);
     return err == EMFILE || err == ENFILE ? ENOSPC : err;
 }
@@ -258,16 +267,7 @@ int Storage::place_for_passthrough(Inode& inode) {
     if (spilled_.load(std::memory_order_relaxed) >= config_.max_spilled / 2) return ENOSPC;
     if (int store = ram_store(); store >= 0) {
         if (!store_has_room(store)) make_store_room(inode, store);
-        if (store_has_room(store)) {
-            spilled_.fetch_add(1, std::memory_order_relaxed);
-            if (guarded([&] { inode.data.rollover(store); }) == 0) {
-                inode.in_store = true;
-                store_files_.fetch_add(1, std::memory_order_relaxed);
-                settle(inode);
-                return 0;
-            }
-            spilled_.fetch_sub(1, std::memory_order_relaxed);
-        }
+        if (store_has_room(store) && rollover_into(inode, store, true) == 0) return 0;
     }
     std::uint64_t on_disk =
         spilled_.load(std::memory_order_relaxed) - store_files_.load(std::memory_order_relaxed);

@@ -131,6 +131,8 @@ class Storage {
     void given_back(std::uint64_t bytes);
     void taken(std::uint64_t bytes);
 
+    // rollover() into `dirfd`, the spill directory or (`store`) the RAM store.
+    int rollover_into(Inode& inode, int dirfd, bool store);
     // The RAM store's directory, made on first use; -1 if it cannot be had.
     int ram_store();
     // A file no longer holds a backing file: its descriptor goes back to the counts.

@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <fstream>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -51,6 +53,16 @@ inline std::uint64_t stat_of(const Mount& m, const std::string& name) {
     const ssize_t n = ::getxattr(m.path().c_str(), attr.c_str(), value, sizeof(value) - 1);
     if (n < 0) throw_errno("getxattr " + attr);
     return std::stoull(std::string(value, static_cast<size_t>(n)));
+}
+
+// A line "Name:   N kB" of a /proc file such as /proc/meminfo or /proc/PID/status, in
+// bytes.
+inline std::uint64_t proc_kib_field(const std::string& file, const std::string& name) {
+    std::ifstream in(file);
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind(name + ":", 0) == 0) return std::stoull(line.substr(name.size() + 1)) * 1024;
+    }
+    throw std::runtime_error("no " + name + " in " + file);
 }
 
 // What fill() managed: the bytes written, and the errno of the write that failed (0: none).

@@ -336,15 +336,6 @@ TEST_CASE("passthrough: past the eager spill limit new files stay on the plain p
         CHECK(read_file(m / std::to_string(i)) == pattern(1000, i));
 }
 
-// Shmem in use system-wide, from /proc/meminfo: what tmpfs instances hold.
-std::uint64_t shmem_bytes() {
-    std::ifstream in("/proc/meminfo");
-    for (std::string line; std::getline(in, line);) {
-        if (line.rfind("Shmem:", 0) == 0) return std::stoull(line.substr(6)) * KiB;
-    }
-    throw std::runtime_error("no Shmem in /proc/meminfo");
-}
-
 TEST_CASE("passthrough: the RAM store holds new files within three quarters of ram=") {
     Mount m("lifetime=mount,ram=1G");
     if (!served_directly(m)) return;
@@ -379,17 +370,19 @@ TEST_CASE("passthrough: the RAM store holds new files within three quarters of r
     CHECK(read_file(m / "after") == pattern(2 * MiB, 13));
 }
 
+// Shmem in /proc/meminfo: what tmpfs instances hold, the RAM store among them.
 TEST_CASE("passthrough: SIGKILL of the daemon frees the RAM store") {
-    const std::uint64_t before = shmem_bytes();
+    const std::uint64_t before = proc_kib_field("/proc/meminfo", "Shmem");
     {
         Mount m("lifetime=mount,ram=1G");
         Fd fd = open_or_throw(m / "f", O_RDWR | O_CREAT);
         write_all(fd.get(), pattern(128 * MiB, 14));
-        if (served_directly(m)) CHECK(shmem_bytes() >= before + 100 * MiB);
+        if (served_directly(m))
+            CHECK(proc_kib_field("/proc/meminfo", "Shmem") >= before + 100 * MiB);
         REQUIRE(kill(m.pid(), SIGKILL) == 0);
         CHECK(m.wait_exit(5s).has_value());
     }
-    CHECK(eventually([&] { return shmem_bytes() < before + 32 * MiB; }));
+    CHECK(eventually([&] { return proc_kib_field("/proc/meminfo", "Shmem") < before + 32 * MiB; }));
 }
 
 TEST_CASE("passthrough: without CAP_SYS_ADMIN (a user namespace) the plain path serves all") {

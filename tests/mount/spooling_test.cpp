@@ -39,12 +39,7 @@ constexpr size_t KiB = 1024, MiB = 1024 * KiB;
 
 // A line "Name:   N kB" of /proc/<pid>/status, in bytes.
 std::uint64_t proc_status_bytes(pid_t pid, const std::string& field) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-    for (std::string line; std::getline(in, line);) {
-        if (line.rfind(field + ":", 0) == 0)
-            return std::stoull(line.substr(field.size() + 1)) * KiB;
-    }
-    throw std::runtime_error("no " + field + " in /proc/" + std::to_string(pid) + "/status");
+    return proc_kib_field("/proc/" + std::to_string(pid) + "/status", field);
 }
 
 // Writes `data` at `offset` in pieces of `piece` bytes, calling `after` after each.
