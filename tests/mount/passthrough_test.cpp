@@ -473,3 +473,16 @@ TEST_CASE("passthrough: a shared mapping outliving its descriptor keeps writing 
     CHECK(seen[0] == 'M');
     CHECK(seen[8191] == 'Z');
 }
+
+TEST_CASE("passthrough: with spool= a large file the kernel writes is on disk, as spool= says") {
+    Mount m("lifetime=mount,spool=1M");  // no RAM store: it could not honour spool=
+    {
+        Fd fd = open_or_throw(m / "f", O_RDWR | O_CREAT);
+        write_all(fd.get(), pattern(4 * MiB, 17));
+    }
+    REQUIRE(eventually([&] { return stat_of(m, "files_passthrough") == 0; }));
+    CHECK(stat_of(m, "files_spilled") == 1);
+    CHECK(stat_of(m, "spilled_bytes") >= 4 * MiB);
+    CHECK(stat_of(m, "ram_bytes") < 1 * MiB);
+    CHECK(read_file(m / "f") == pattern(4 * MiB, 17));
+}
