@@ -7,11 +7,11 @@
 #include <atomic>
 #include <cstring>
 #include <exception>
-#include <mutex>
 
 #include "attributes.hpp"
 #include "filesystem.hpp"
 #include "passthrough.hpp"
+#include "read_turn.hpp"
 
 namespace spoolfs {
 namespace {
@@ -65,16 +65,44 @@ void apply_in_order(Filesystem& fs, fuse_in_header* header, ssize_t n) {
     }
 }
 
+// Whether serving the request may take long (read_turn.hpp): moving much data, or
+// freeing or allocating a file's worth of it. Everything else is served from memory.
+bool may_take_long(const fuse_in_header* header, ssize_t n) {
+    constexpr std::uint32_t much_data = 128 * 1024;
+    switch (header->opcode) {
+        case FUSE_READ: {
+            auto* in = body_of<fuse_read_in>(header, n);
+            return in && in->size > much_data;
+        }
+        case FUSE_WRITE: {
+            auto* in = body_of<fuse_write_in>(header, n);
+            return in && in->size > much_data;
+        }
+        case FUSE_SETATTR: {
+            auto* in = body_of<fuse_setattr_in>(header, n);
+            return in && (in->valid & FATTR_SIZE);
+        }
+        case FUSE_FALLOCATE:
+        case FUSE_COPY_FILE_RANGE:
+            return true;
+        default:
+            return false;
+    }
+}
+
 ssize_t receive(int fd, void* buf, size_t len, void* userdata) {
     Filesystem& fs = *static_cast<Filesystem*>(userdata);
-    std::lock_guard lock(fs.receive_order);
-    ssize_t n = ::read(fd, buf, len);
+    ssize_t n = fs.read_turn.read(fd, buf, len);
     if (n >= static_cast<ssize_t>(sizeof(fuse_in_header))) {
+        auto* header = static_cast<fuse_in_header*>(buf);
         try {
-            apply_in_order(fs, static_cast<fuse_in_header*>(buf), n);
+            apply_in_order(fs, header, n);
         } catch (const std::exception&) {
             // Out of memory: the request's own handler applies it (release) or fails it.
         }
+        fs.read_turn.read_done(may_take_long(header, n));
+    } else if (n >= 0) {
+        fs.read_turn.read_done(true);
     }
     return n;
 }

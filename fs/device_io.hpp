@@ -3,9 +3,10 @@
 // does not know:
 // - FUSE_TMPFILE (open with O_TMPFILE) becomes a CREATE of the name "/", which the Tree
 //   takes as "no name at all" (same request body).
-// - Reads are taken one at a time, and a RELEASE is applied to the namespace before the
-//   next request is read: a stat() that follows close() in any process finds the name
-//   of a lifetime-close file already gone, however the worker threads are scheduled.
+// - Reads are taken one at a time (read_turn.hpp), and a RELEASE is applied to the
+//   namespace before the next request is read: a stat() that follows close() in any
+//   process finds the name of a lifetime-close file already gone, however the worker
+//   threads are scheduled.
 // - FUSE_HANDLE_KILLPRIV_V2 is accepted in the INIT reply, so the kernel stops asking
 //   GETXATTR("security.capability") before every write; in exchange, the kill-suid
 //   flags of WRITE, SETATTR and OPEN are applied here.

@@ -6,12 +6,12 @@
 
 #include <atomic>
 #include <cstdint>
-#include <mutex>
 #include <string>
 
 #include "notifier.hpp"
 #include "options.hpp"
 #include "passthrough.hpp"
+#include "read_turn.hpp"
 #include "storage.hpp"
 #include "tree.hpp"
 
@@ -27,9 +27,9 @@ class Filesystem {
     Passthrough passthrough;
     const Lifetime default_lifetime;
 
-    // DeviceIo's state (device_io.hpp): taken around each read of a request, and the
+    // DeviceIo's state (device_io.hpp): whose turn it is to read a request, and the
     // INIT request whose reply is to be patched (one per connection) with what to add.
-    std::mutex receive_order;
+    ReadTurn read_turn;
     static constexpr std::uint64_t no_request = 0;
     std::atomic<std::uint64_t> init_to_patch = no_request;
     std::atomic<bool> init_killpriv = false, init_passthrough = false;

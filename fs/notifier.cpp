@@ -1,5 +1,7 @@
 #include "notifier.hpp"
 
+#include "read_turn.hpp"
+
 namespace spoolfs {
 
 void Notifier::start(fuse_session* session) {
@@ -21,6 +23,7 @@ std::uint64_t Notifier::push(Removal removal, Notice notice) {
 bool Notifier::wait(std::uint64_t ticket, std::chrono::milliseconds timeout) {
     std::unique_lock lock(mutex_);
     if (!thread_.joinable()) return true;  // no session: no kernel cache to tell
+    step_aside();  // the process we wait for may be waiting for a request of ours
     return done_.wait_for(lock, timeout, [&] { return sent_ >= ticket; });
 }
 

@@ -95,6 +95,9 @@ std::optional<T> parse_number(std::string_view text, int base = 10) {
     return value;
 }
 
+// busy_poll= beyond this would hold a CPU for nothing: no client is that slow to ask again.
+constexpr unsigned max_busy_poll_us = 10000;
+
 // `text` as a number with an optional K/M/G/T suffix (powers of 1024), as tmpfs's memparse.
 std::optional<std::uint64_t> parse_scaled(std::string_view text) {
     constexpr std::string_view kSuffixes = "KMGT";
@@ -200,7 +203,8 @@ void take_option(Collected& c, std::string_view arg) {
     constexpr std::array kValued = {"size"sv,        "nr_inodes"sv,   "mode"sv,
                                     "uid"sv,         "gid"sv,         "ram"sv,
                                     "spool"sv,       "spill_dir"sv,   "lifetime"sv,
-                                    "passthrough"sv, "max_threads"sv, "max_idle_threads"sv};
+                                    "passthrough"sv, "max_threads"sv, "max_idle_threads"sv,
+                                    "busy_poll"sv};
     const bool ours = std::find(kValued.begin(), kValued.end(), name) != kValued.end();
     if (ours && !has_value) {
         c.fail("option " + quote(name) + " needs a value (" + std::string(name) + "=...)");
@@ -262,6 +266,14 @@ void take_option(Collected& c, std::string_view arg) {
             o.passthrough = value == "on";
         } else {
             c.fail("passthrough=" + std::string(value) + ": must be on or off");
+        }
+    } else if (name == "busy_poll") {
+        const auto us = parse_number<unsigned>(value);
+        if (!us || *us > max_busy_poll_us) {
+            c.fail("busy_poll=" + std::string(value) + ": not a number of microseconds up to " +
+                   std::to_string(max_busy_poll_us));
+        } else {
+            o.busy_poll = std::chrono::microseconds(*us);
         }
     } else if (name == "max_threads") {
         if (auto n = thread_option(c, name, value)) o.max_threads = n;
@@ -530,6 +542,9 @@ spoolfs options (tmpfs's names where tmpfs has the knob):
                            full), spilled ones on disk; needs CAP_SYS_ADMIN and
                            FUSE passthrough (Linux 6.9); off with size=
                            (default: on)
+    -o busy_poll=US        after a request, poll for the next one for up to US
+                           microseconds before sleeping (0: never); stops while
+                           the mount is idle (default: 50, at most 10000)
     -o max_threads=N       most request threads (default: libfuse's, 10)
     -o max_idle_threads=N  most idle request threads (default: libfuse's)
     -o clone_fd            one /dev/fuse descriptor per thread (default: off)

@@ -11,6 +11,7 @@
 #include <fuse_opt.h>  // fuse_args alone: no FUSE_USE_VERSION needed by includers
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -36,6 +37,7 @@ struct Options {
     std::filesystem::path spill_dir;         // spill_dir=: canonical, a writable directory
     Lifetime lifetime = Lifetime::close;     // lifetime=
     bool passthrough = true;                 // passthrough=on|off: kernel passthrough if possible
+    std::chrono::microseconds busy_poll{50};  // busy_poll=: how long to poll for the next request
 
     bool foreground = false;     // -f (also set by -d)
     bool debug = false;          // -d, -o debug

@@ -14,6 +14,7 @@
 #include "device_io.hpp"
 #include "filesystem.hpp"
 #include "ops.hpp"
+#include "read_turn.hpp"
 
 namespace spoolfs {
 namespace {
@@ -75,6 +76,7 @@ int serve(Options& options) {
     }
     fuse_session_custom_io(se.get(), &device_io(), fuse_session_fd(se.get()));
     fs.passthrough.set_device(fuse_session_fd(se.get()));
+    fs.read_turn.watch(se.get());
     std::fprintf(stderr, "spoolfs: mounted on %s (%s)\n", options.mountpoint.c_str(),
                  lifetime_in_words(options.lifetime));
     std::fflush(stderr);
@@ -85,6 +87,7 @@ int serve(Options& options) {
     int status;
     if (options.single_thread) {
         status = fuse_session_loop(se.get());
+        step_aside();  // this thread read requests; the turn dies with `fs`
     } else {
         std::unique_ptr<fuse_loop_config, LoopConfigDeleter> config(fuse_loop_cfg_create());
         if (options.max_threads) fuse_loop_cfg_set_max_threads(config.get(), *options.max_threads);

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "passthrough.hpp"
+#include "read_turn.hpp"
 
 namespace spoolfs {
 namespace {
@@ -225,6 +226,7 @@ int Storage::rollover(Inode& inode) {
 
 int Storage::rollover_into(Inode& inode, int dirfd, bool store) {
     if (inode.data.rolled()) return 0;
+    if (!store || inode.data.size() > 0) step_aside();  // a disk, or data to copy
     // Out of descriptors is out of room: the file stays in RAM, its data intact.
     if (spilled_.fetch_add(1, std::memory_order_relaxed) >= config_.max_spilled) {
         spilled_.fetch_sub(1, std::memory_order_relaxed);
@@ -289,6 +291,7 @@ bool Storage::store_has_room(int store) const {
 // Cold and large first, as rollover from the heap: one copy frees much, and what was
 // not used for long is the least likely to be wanted back.
 void Storage::make_store_room(Inode& self, int store) {
+    step_aside();  // files to copy to disk
     while (store_free(store) < store_size_ / 2) {
         std::unique_lock<std::mutex> victim_lock;
         Inode* victim = lock_victim(self, victim_lock, true);

@@ -11,6 +11,7 @@
 
 #include <catch2/catch.hpp>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -236,6 +237,7 @@ TEST_CASE("defaults: tmpfs's where tmpfs has the knob") {
     CHECK(o.spool == 0);
     CHECK(o.lifetime == Lifetime::close);
     CHECK(o.passthrough);
+    CHECK(o.busy_poll == std::chrono::microseconds(50));
     CHECK_FALSE(o.foreground);
     CHECK_FALSE(o.debug);
     CHECK_FALSE(o.single_thread);
@@ -256,7 +258,7 @@ TEST_CASE("every spoolfs option parses") {
     const fs::path spill = tmp.dir("spill");
     const Options o = parse_ok({"-o",
                                 "size=2G,nr_inodes=10k,mode=0755,uid=123,gid=456,ram=1G,"
-                                "spool=1M,lifetime=mount,passthrough=off",
+                                "spool=1M,lifetime=mount,passthrough=off,busy_poll=0",
                                 "-o", "spill_dir=" + spill.string(), "-o",
                                 "max_threads=4,max_idle_threads=2,clone_fd", "-f", "-s", mnt});
     CHECK(o.size == 2ull << 30);
@@ -269,6 +271,7 @@ TEST_CASE("every spoolfs option parses") {
     CHECK(o.spill_dir == fs::canonical(spill));
     CHECK(o.lifetime == Lifetime::mount);
     CHECK_FALSE(o.passthrough);
+    CHECK(o.busy_poll == std::chrono::microseconds(0));
     CHECK(o.max_threads == 4u);
     CHECK(o.max_idle_threads == 2u);
     CHECK(o.clone_fd);
@@ -394,6 +397,10 @@ TEST_CASE("bad option values: exit status 2, one line naming the option") {
     check_usage_error({"-o", "passthrough=yes", mnt}, "passthrough=yes");
     check_usage_error({"-o", "passthrough", mnt}, "option 'passthrough' needs a value");
     check_usage_error({"-o", "max_threads=0", mnt}, "max_threads=0");
+    check_usage_error({"-o", "busy_poll=-1", mnt}, "busy_poll=-1");
+    check_usage_error({"-o", "busy_poll=10001", mnt}, "busy_poll=10001");
+    check_usage_error({"-o", "busy_poll=50us", mnt}, "busy_poll=50us");
+    check_usage_error({"-o", "busy_poll", mnt}, "option 'busy_poll' needs a value");
     check_usage_error({"-o", "max_idle_threads=x", mnt}, "max_idle_threads=x");
     check_usage_error({"-o", "fsname=", mnt}, "option 'fsname' needs a value");
     check_usage_error({"-o", "max_read=big", mnt}, "max_read=big");
@@ -481,7 +488,7 @@ TEST_CASE("libfuse's options go to fuse.args, spoolfs's do not") {
     for (const auto& opt : libfuse) joined += opt + ",";
     joined +=
         "size=1G,nr_inodes=1000,mode=700,uid=1,gid=2,ram=512M,spool=1M,lifetime=mount,"
-        "max_threads=3,clone_fd,default_permissions,spill_dir=" +
+        "busy_poll=10000,max_threads=3,clone_fd,default_permissions,spill_dir=" +
         spill.string();
     const Options o = parse_ok({"-o", joined, mnt});
 
@@ -494,7 +501,7 @@ TEST_CASE("libfuse's options go to fuse.args, spoolfs's do not") {
         CHECK(has_fuse_opt(o, opt));
     }
     for (const char* ours : {"size", "nr_inodes", "mode", "uid", "gid", "ram", "spool", "lifetime",
-                             "max_threads", "clone_fd", "spill_dir"}) {
+                             "busy_poll", "max_threads", "clone_fd", "spill_dir"}) {
         INFO(ours);
         CHECK_FALSE(has_fuse_opt_named(o, ours));
     }
@@ -611,6 +618,7 @@ TEST_CASE("--help and -h print every option with its default, exit 0") {
                                    "spool=",
                                    "spill_dir=",
                                    "lifetime=close|mount",
+                                   "busy_poll=",
                                    "max_threads=",
                                    "max_idle_threads=",
                                    "clone_fd",

@@ -57,6 +57,7 @@ TEST_CASE("a malformed value of any spoolfs option is rejected by name") {
         {"ram", "1X"},
         {"spool", "big"},
         {"lifetime", "forever"},
+        {"busy_poll", "fast"},
     }));
     TempDir mp("spoolfs-cmdline-");
     INFO(option << "=" << value);

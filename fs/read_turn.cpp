@@ -1,0 +1,73 @@
+#include "read_turn.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace spoolfs {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The turn this thread holds, if any. Released at thread exit too (libfuse's workers
+// may leave their loop, or be cancelled, while holding it).
+thread_local std::unique_lock<std::mutex> held;
+
+// The descriptor this thread made non-blocking (libfuse's clone_fd gives each its own).
+thread_local int nonblocking_fd = -1;
+
+void make_nonblocking(int fd) {
+    if (fd == nonblocking_fd) return;
+    int flags = ::fcntl(fd, F_GETFL);
+    // Should it fail, reads block: no polling, but nothing wrong either.
+    if (flags >= 0 && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0) nonblocking_fd = fd;
+}
+
+}  // namespace
+
+ssize_t ReadTurn::read(int fd, void* buf, std::size_t len) {
+    if (!held.owns_lock() || held.mutex() != &mutex_) held = std::unique_lock(mutex_);
+    ssize_t n = busy_poll_.count() > 0 ? wait_and_read(fd, buf, len) : ::read(fd, buf, len);
+    // Interrupted: libfuse calls again (or leaves its loop; then the exit releases it).
+    if (n < 0 && errno != EINTR) step_aside();  // unmounted: every thread must see it
+    return n;
+}
+
+void ReadTurn::read_done(bool may_take_long) {
+    if (may_take_long || busy_poll_.count() == 0) step_aside();
+}
+
+ssize_t ReadTurn::wait_and_read(int fd, void* buf, std::size_t len) {
+    make_nonblocking(fd);
+    const Clock::time_point start = Clock::now();
+    if (polling_) {
+        const Clock::time_point end = start + busy_poll_;
+        do {
+            ssize_t n = ::read(fd, buf, len);
+            if (n >= 0 || errno != EAGAIN) return n;
+            // A signal that lands here interrupts no system call: look for its effect.
+            if (exiting()) {
+                errno = EINTR;
+                return -1;
+            }
+        } while (Clock::now() < end);
+        polling_ = false;  // a whole window went by without a request
+    }
+    for (;;) {
+        ssize_t n = ::read(fd, buf, len);
+        if (n >= 0 || errno != EAGAIN) {
+            if (n >= 0) polling_ = Clock::now() - start < busy_poll_;
+            return n;
+        }
+        pollfd device{.fd = fd, .events = POLLIN, .revents = 0};
+        if (::poll(&device, 1, -1) < 0 && errno == EINTR) return -1;
+    }
+}
+
+void step_aside() {
+    if (held.owns_lock()) held.unlock();
+}
+
+}  // namespace spoolfs
