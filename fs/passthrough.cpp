@@ -11,6 +11,7 @@
 
 #include "attributes.hpp"
 #include "filesystem.hpp"
+#include "read_turn.hpp"
 
 namespace spoolfs {
 namespace {
@@ -116,6 +117,7 @@ void after_passthrough(Filesystem& fs, Inode& inode) {
                 !fs.storage.wants_back(inode) || fs.storage.unspill(inode) != EBUSY)
                 return;
         }
+        step_aside();  // another thread reads on while this one sleeps
         std::this_thread::sleep_for(std::chrono::microseconds(20));
     }
 }
