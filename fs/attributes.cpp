@@ -136,7 +136,7 @@ int copy_range(Filesystem& fs, Inode& in, std::uint64_t off_in, Inode& out, std:
     constexpr std::size_t max_copy = 16 << 20;
     constexpr std::size_t piece = 1 << 20;
     len = std::min(len, max_copy);
-    std::unique_lock<std::mutex> first, second;
+    std::unique_lock<HandlerMutex> first, second;
     if (&in == &out) {
         first = std::unique_lock(in.mutex);
     } else {

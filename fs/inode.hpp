@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "options.hpp"
+#include "read_turn.hpp"
 #include "tempfile/spool.hpp"
 
 namespace spoolfs {
@@ -58,7 +59,7 @@ struct Inode {
     Lifetime lifetime = Lifetime::mount;  // regular files: in force; directories: inherited
 
     // --- Guarded by `mutex`.
-    mutable std::mutex mutex;
+    mutable HandlerMutex mutex;
     mode_t mode;
     uid_t uid = 0;
     gid_t gid = 0;

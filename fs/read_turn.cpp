@@ -31,7 +31,11 @@ ssize_t ReadTurn::read(int fd, void* buf, std::size_t len) {
     if (!held.owns_lock() || held.mutex() != &mutex_) held = std::unique_lock(mutex_);
     ssize_t n = busy_poll_.count() > 0 ? wait_and_read(fd, buf, len) : ::read(fd, buf, len);
     // Interrupted: libfuse calls again (or leaves its loop; then the exit releases it).
-    if (n < 0 && errno != EINTR) step_aside();  // unmounted: every thread must see it
+    if (n < 0 && errno != EINTR) {
+        const int error = errno;
+        step_aside();  // unmounted: every thread must see it
+        errno = error;
+    }
     return n;
 }
 

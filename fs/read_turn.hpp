@@ -55,4 +55,21 @@ class ReadTurn {
 // long or wait for the kernel; harmless anywhere else.
 void step_aside();
 
+// A mutex for what request handlers lock: a thread that finds it taken steps aside
+// before it waits (a slow request on the same file may hold it for long), so requests
+// for other files are read and served meanwhile.
+class HandlerMutex {
+  public:
+    void lock() {
+        if (mutex_.try_lock()) return;
+        step_aside();
+        mutex_.lock();
+    }
+    bool try_lock() { return mutex_.try_lock(); }
+    void unlock() { mutex_.unlock(); }
+
+  private:
+    std::mutex mutex_;
+};
+
 }  // namespace spoolfs

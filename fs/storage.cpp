@@ -156,7 +156,7 @@ void Storage::settle(Inode& inode) {
     }
 }
 
-Inode* Storage::lock_victim(Inode& self, std::unique_lock<std::mutex>& lock, bool from_store) {
+Inode* Storage::lock_victim(Inode& self, std::unique_lock<HandlerMutex>& lock, bool from_store) {
     std::int64_t now = steady_now();
     auto score = [now](const Inode& inode) {
         double age = static_cast<double>(now - inode.last_use.load(std::memory_order_relaxed));
@@ -193,7 +193,7 @@ Inode* Storage::lock_victim(Inode& self, std::unique_lock<std::mutex>& lock, boo
 
 int Storage::make_room(Inode& self, std::uint64_t bytes, bool& reserved) {
     while (!reserve_ram(bytes)) {
-        std::unique_lock<std::mutex> victim_lock;
+        std::unique_lock<HandlerMutex> victim_lock;
         Inode* victim = lock_victim(self, victim_lock, false);
         if (!victim) victim = &self;  // everything else is busy: this file goes to disk
         if (int err = rollover(*victim)) return err;
@@ -293,7 +293,7 @@ bool Storage::store_has_room(int store) const {
 void Storage::make_store_room(Inode& self, int store) {
     step_aside();  // files to copy to disk
     while (store_free(store) < store_size_ / 2) {
-        std::unique_lock<std::mutex> victim_lock;
+        std::unique_lock<HandlerMutex> victim_lock;
         Inode* victim = lock_victim(self, victim_lock, true);
         if (!victim) return;
         if (written_elsewhere(victim->data.fd())) return;  // mapped: it stays

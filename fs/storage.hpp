@@ -124,7 +124,7 @@ class Storage {
     int make_room(Inode& self, std::uint64_t bytes, bool& reserved);
     // The best victim not busy, locked: from the heap's files, or (`from_store`) from the
     // RAM store's files that no handle holds.
-    Inode* lock_victim(Inode& self, std::unique_lock<std::mutex>& lock, bool from_store);
+    Inode* lock_victim(Inode& self, std::unique_lock<HandlerMutex>& lock, bool from_store);
     // Runs `op`, which allocates `worst` bytes of RAM at most, within the RAM budget.
     template <typename Op>
     int allocating(Inode& inode, std::uint64_t worst, Op&& op);
