@@ -4,9 +4,11 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <exception>
+#include <utility>
 
 #include "attributes.hpp"
 #include "filesystem.hpp"
@@ -20,9 +22,20 @@ namespace {
 thread_local std::int32_t reply_backing = 0;
 
 template <typename Body>
-const Body* body_of(const fuse_in_header* header, ssize_t n) {
+Body* body_of(fuse_in_header* header, ssize_t n) {
     if (n < static_cast<ssize_t>(sizeof(fuse_in_header) + sizeof(Body))) return nullptr;
-    return reinterpret_cast<const Body*>(header + 1);
+    return reinterpret_cast<Body*>(header + 1);
+}
+
+template <typename Body>
+const Body* body_of(const fuse_in_header* header, ssize_t n) {
+    return body_of<Body>(const_cast<fuse_in_header*>(header), n);
+}
+
+// Applies the lookups a FORGET gives back, and leaves libfuse's handler nothing to do.
+void forget(Filesystem& fs, fuse_ino_t ino, std::uint64_t& nlookup) {
+    std::uint64_t n = std::exchange(nlookup, 0);
+    fs.tree.forget(ino, n);
 }
 
 void kill_privileges_of(Filesystem& fs, fuse_ino_t ino) {
@@ -37,6 +50,19 @@ void apply_in_order(Filesystem& fs, fuse_in_header* header, ssize_t n) {
         case FUSE_RELEASE:
             if (auto* in = body_of<fuse_release_in>(header, n))
                 release_handle(fs, *reinterpret_cast<Handle*>(in->fh));
+            break;
+        case FUSE_FORGET:
+            if (auto* in = body_of<fuse_forget_in>(header, n))
+                forget(fs, header->nodeid, in->nlookup);
+            break;
+        case FUSE_BATCH_FORGET:
+            if (auto* in = body_of<fuse_batch_forget_in>(header, n)) {
+                auto* one = reinterpret_cast<fuse_forget_one*>(in + 1);
+                std::size_t room = (static_cast<std::size_t>(n) - sizeof(*header) - sizeof(*in)) /
+                                   sizeof(fuse_forget_one);
+                for (std::size_t i = 0; i < std::min<std::size_t>(in->count, room); ++i)
+                    forget(fs, one[i].nodeid, one[i].nlookup);
+            }
             break;
         case FUSE_INIT:
             if (auto* in = body_of<fuse_init_in>(header, n)) {

@@ -6,7 +6,9 @@
 // - Reads are taken one at a time (read_turn.hpp), and a RELEASE is applied to the
 //   namespace before the next request is read: a stat() that follows close() in any
 //   process finds the name of a lifetime-close file already gone, however the worker
-//   threads are scheduled.
+//   threads are scheduled. FORGET and BATCH_FORGET too: the kernel sends them before
+//   unlink(2) returns, so the next request finds the file's inode and data freed, as
+//   tmpfs would (a full nr_inodes= or size= mount has room again).
 // - FUSE_HANDLE_KILLPRIV_V2 is accepted in the INIT reply, so the kernel stops asking
 //   GETXATTR("security.capability") before every write; in exchange, the kill-suid
 //   flags of WRITE, SETATTR and OPEN are applied here.

@@ -57,6 +57,8 @@ struct Inode {
     Directory dir;                           // directories only
     std::vector<std::pair<Ino, std::string>> names;  // where a non-directory is linked
     Lifetime lifetime = Lifetime::mount;  // regular files: in force; directories: inherited
+    bool lingering = false;  // no name and no handle, only the kernel's lookups: as good as
+                             // gone (tmpfs frees it at unlink), so nr_inodes does not count it
 
     // --- Guarded by `mutex`.
     mutable HandlerMutex mutex;

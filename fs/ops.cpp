@@ -521,7 +521,8 @@ fuse_lowlevel_ops make_operations() {
     fuse_lowlevel_ops ops{};
     ops.init = sp_init;
     ops.lookup = guarded<sp_lookup>;
-    // FORGET has no reply to carry an error; Tree::forget allocates nothing.
+    // FORGET has no reply to carry an error; Tree::forget allocates nothing. The session
+    // loop applies them in order (device_io.hpp): these then see nlookup 0.
     ops.forget = sp_forget;
     ops.forget_multi = sp_forget_multi;
     ops.getattr = guarded<sp_getattr>;

@@ -129,10 +129,19 @@ void Tree::remove_entry(Inode& dir, std::string_view name, Inode& child) {
     }
 }
 
+void Tree::settle(Inode& inode) {
+    bool lingering = inode.ino != FUSE_ROOT_ID && inode.nlink == 0 && inode.opens == 0;
+    if (lingering == inode.lingering) return;
+    inode.lingering = lingering;
+    lingering ? ++lingering_ : --lingering_;
+}
+
 void Tree::maybe_free(Inode& inode) {
+    settle(inode);
     if (inode.ino == FUSE_ROOT_ID || inode.nlink > 0 || inode.opens > 0 ||
         inode.lookups.load(std::memory_order_relaxed) > 0)
         return;
+    if (inode.lingering) --lingering_;
     if (config_.on_free) config_.on_free(inode);
     inodes_.erase(inode.ino);
 }
@@ -149,7 +158,7 @@ int Tree::create(Ino parent, std::string_view name, mode_t mode, dev_t rdev, con
     Inode* dir = dir_locked(parent, err);
     if (!dir) return err;
     if (!anonymous && dir->dir.by_name.count(name)) return EEXIST;
-    if (config_.max_inodes && inodes_.size() >= *config_.max_inodes) return ENOSPC;
+    if (config_.max_inodes && inodes_.size() - lingering_ >= *config_.max_inodes) return ENOSPC;
 
     mode_t dir_mode;
     gid_t dir_gid;
@@ -190,6 +199,7 @@ int Tree::link(Ino ino, Ino new_parent, std::string_view new_name, InodePtr& out
     if (inode.is_dir()) return EPERM;
     if (dir->dir.by_name.count(new_name)) return EEXIST;
     add_entry(*dir, new_name, inode);
+    settle(inode);  // linkat(2) of an O_TMPFILE file through /proc/self/fd
     timespec t = now();
     touch_dir(*dir, t);
     touch_ctime(inode, t);
@@ -296,6 +306,7 @@ int Tree::rename(Ino parent, std::string_view name, Ino new_parent, std::string_
 void Tree::open(Inode& inode) {
     std::unique_lock lock(mutex_);
     ++inode.opens;
+    settle(inode);  // reopened through an O_PATH descriptor
 }
 
 std::vector<Removal> Tree::release(Inode& inode) {
@@ -353,7 +364,7 @@ int Tree::readdir(Ino ino, std::uint64_t cookie, const DirentFn& fn) const {
 
 std::uint64_t Tree::inode_count() const {
     std::shared_lock lock(mutex_);
-    return inodes_.size();
+    return inodes_.size() - lingering_;
 }
 
 Tree::Census Tree::census() const {

@@ -104,6 +104,7 @@ class Tree {
     using DirentFn = std::function<bool(std::string_view, Inode&, std::uint64_t)>;
     int readdir(Ino dir, std::uint64_t cookie, const DirentFn& fn) const;
 
+    // Inodes in use, as nr_inodes counts them: those with a name or an open handle.
     std::uint64_t inode_count() const;
     std::optional<std::uint64_t> max_inodes() const { return config_.max_inodes; }
 
@@ -122,6 +123,8 @@ class Tree {
     InodePtr new_inode(mode_t mode);
     void add_entry(Inode& dir, std::string_view name, Inode& child);
     void remove_entry(Inode& dir, std::string_view name, Inode& child);
+    // Marks `inode` lingering or not, from its names and handles.
+    void settle(Inode& inode);
     void maybe_free(Inode& inode);
     // unlink (directory false) or rmdir (true).
     int remove(Ino parent, std::string_view name, bool directory);
@@ -130,6 +133,7 @@ class Tree {
     Config config_;
     mutable std::shared_mutex mutex_;
     std::unordered_map<Ino, InodePtr> inodes_;
+    std::uint64_t lingering_ = 0;  // inodes_ that are lingering
     Ino next_ino_ = FUSE_ROOT_ID + 1;
 };
 

@@ -140,6 +140,31 @@ TEST_CASE("nr_inodes= ends in ENOSPC and every entry made before stays intact") 
     CHECK(mkdir((m / "d").c_str(), 0755) == 0);
 }
 
+// tmpfs frees an unlinked file at unlink(2); here the kernel's FORGET frees it, which
+// must be applied before the next request is served, whichever thread reads it.
+TEST_CASE("a full mount has room again as soon as unlink returns") {
+    const std::string loop = GENERATE("busy_poll=0", "busy_poll=50");
+    SECTION("size=") {
+        Mount m("lifetime=mount,size=4M," + loop);
+        const std::string data = pattern(3 * MiB, 7);
+        for (int i = 0; i < 100; ++i) {
+            INFO(loop << ", round " << i);
+            REQUIRE(try_write_file(m / "f", data) == 0);
+            REQUIRE(unlink((m / "f").c_str()) == 0);
+        }
+    }
+    SECTION("nr_inodes=") {
+        Mount m("lifetime=mount,nr_inodes=3," + loop);
+        for (int i = 0; i < 500; ++i) {
+            INFO(loop << ", round " << i);
+            REQUIRE(try_write_file(m / "f", "x") == 0);
+            REQUIRE(mkdir((m / "d").c_str(), 0755) == 0);
+            REQUIRE(unlink((m / "f").c_str()) == 0);
+            REQUIRE(rmdir((m / "d").c_str()) == 0);
+        }
+    }
+}
+
 TEST_CASE("df shows size= and nr_inodes=") {
     Mount m("size=10M,nr_inodes=777");
     const auto df = run_process({"df", "-B1", "--output=size,itotal,target", m.path()}, 10s);
