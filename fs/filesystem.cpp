@@ -41,6 +41,6 @@ Filesystem::Filesystem(const Options& options, tempfile::FileDescriptor spill_di
       // size= needs every write seen by the daemon.
       passthrough(options.passthrough && !options.size),
       default_lifetime(options.lifetime),
-      read_turn(options.busy_poll) {}
+      read_turn(options.busy_poll, options.idle_poll) {}
 
 }  // namespace spoolfs

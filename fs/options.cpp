@@ -191,6 +191,13 @@ std::optional<unsigned> thread_option(Collected& c, std::string_view name, std::
     return n;
 }
 
+// An on|off option.
+std::optional<bool> switch_option(Collected& c, std::string_view name, std::string_view value) {
+    if (value == "on" || value == "off") return value == "on";
+    c.fail(std::string(name) + "=" + std::string(value) + ": must be on or off");
+    return std::nullopt;
+}
+
 // One -o option (or one unrecognised command-line flag).
 void take_option(Collected& c, std::string_view arg) {
     if (arg.empty()) return;  // "-o rw,,noexec" or "-o ''": nothing asked for
@@ -204,7 +211,7 @@ void take_option(Collected& c, std::string_view arg) {
                                     "uid"sv,         "gid"sv,         "ram"sv,
                                     "spool"sv,       "spill_dir"sv,   "lifetime"sv,
                                     "passthrough"sv, "max_threads"sv, "max_idle_threads"sv,
-                                    "busy_poll"sv};
+                                    "busy_poll"sv,   "idle_poll"sv};
     const bool ours = std::find(kValued.begin(), kValued.end(), name) != kValued.end();
     if (ours && !has_value) {
         c.fail("option " + quote(name) + " needs a value (" + std::string(name) + "=...)");
@@ -262,11 +269,9 @@ void take_option(Collected& c, std::string_view arg) {
             c.fail("lifetime=" + std::string(value) + ": must be close or mount");
         }
     } else if (name == "passthrough") {
-        if (value == "on" || value == "off") {
-            o.passthrough = value == "on";
-        } else {
-            c.fail("passthrough=" + std::string(value) + ": must be on or off");
-        }
+        if (auto on = switch_option(c, name, value)) o.passthrough = *on;
+    } else if (name == "idle_poll") {
+        if (auto on = switch_option(c, name, value)) o.idle_poll = *on;
     } else if (name == "busy_poll") {
         const auto us = parse_number<unsigned>(value);
         if (!us || *us > max_busy_poll_us) {
@@ -545,6 +550,10 @@ spoolfs options (tmpfs's names where tmpfs has the knob):
     -o busy_poll=US        after a request, poll for the next one for up to US
                            microseconds before sleeping (0: never); stops while
                            the mount is idle (default: 50, at most 10000)
+    -o idle_poll=on|off    on: while requests stream, idle CPUs poll instead of
+                           halting, so a reply wakes its caller at once (a CPU
+                           latency request, root only; dropped 10 ms after the
+                           last request); needs busy_poll (default: on)
     -o max_threads=N       most request threads (default: libfuse's, 10)
     -o max_idle_threads=N  most idle request threads (default: libfuse's)
     -o clone_fd            one /dev/fuse descriptor per thread (default: off)

@@ -28,16 +28,17 @@ struct Options {
     std::string source = "spoolfs";    // first of two positional arguments (mount(8))
 
     std::optional<std::uint64_t> size;  // size=: bytes of file data, RAM + spill; nullopt: no limit
-    std::optional<std::uint64_t> nr_inodes;  // nr_inodes=: nullopt: no limit (nr_inodes=0)
-    mode_t root_mode = 01777;                // mode=
-    uid_t uid = 0;                           // uid=: default the mounting user
-    gid_t gid = 0;                           // gid=
-    std::uint64_t ram = 0;                   // ram=: RAM budget in bytes; default 50% of RAM
-    std::uint64_t spool = 0;                 // spool=: per-file rollover size; 0: budget only
-    std::filesystem::path spill_dir;         // spill_dir=: canonical, a writable directory
-    Lifetime lifetime = Lifetime::close;     // lifetime=
-    bool passthrough = true;                 // passthrough=on|off: kernel passthrough if possible
+    std::optional<std::uint64_t> nr_inodes;   // nr_inodes=: nullopt: no limit (nr_inodes=0)
+    mode_t root_mode = 01777;                 // mode=
+    uid_t uid = 0;                            // uid=: default the mounting user
+    gid_t gid = 0;                            // gid=
+    std::uint64_t ram = 0;                    // ram=: RAM budget in bytes; default 50% of RAM
+    std::uint64_t spool = 0;                  // spool=: per-file rollover size; 0: budget only
+    std::filesystem::path spill_dir;          // spill_dir=: canonical, a writable directory
+    Lifetime lifetime = Lifetime::close;      // lifetime=
+    bool passthrough = true;                  // passthrough=on|off: kernel passthrough if possible
     std::chrono::microseconds busy_poll{50};  // busy_poll=: how long to poll for the next request
+    bool idle_poll = true;  // idle_poll=on|off: idle CPUs poll while requests stream
 
     bool foreground = false;     // -f (also set by -d)
     bool debug = false;          // -d, -o debug

@@ -50,6 +50,7 @@ ssize_t ReadTurn::wait_and_read(int fd, void* buf, std::size_t len) {
         const Clock::time_point end = start + busy_poll_;
         do {
             ssize_t n = ::read(fd, buf, len);
+            if (n >= 0) idle_poll_.hold();  // requests follow each other: a stream
             if (n >= 0 || errno != EAGAIN) return n;
             // A signal that lands here interrupts no system call: look for its effect.
             if (exiting()) {
@@ -66,7 +67,10 @@ ssize_t ReadTurn::wait_and_read(int fd, void* buf, std::size_t len) {
             return n;
         }
         pollfd device{.fd = fd, .events = POLLIN, .revents = 0};
-        if (::poll(&device, 1, -1) < 0 && errno == EINTR) return -1;
+        const int timeout = idle_poll_.held() ? static_cast<int>(idle_linger.count()) : -1;
+        const int ready = ::poll(&device, 1, timeout);
+        if (ready < 0 && errno == EINTR) return -1;
+        if (ready == 0) idle_poll_.release();  // the stream has ended
     }
 }
 

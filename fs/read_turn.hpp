@@ -6,12 +6,16 @@
 // to be slow (much data to move, a wait for the kernel) steps aside first, and a
 // follower reads on meanwhile.
 //
-// With busy_poll, the holder polls the device for up to `busy_poll` before it sleeps in poll(2). On a
-// VM whose idle CPUs halt, waking a sleeping thread costs 10-30 us, several times a
-// request's own work, and a client issuing one system call after another sends its
-// next request within a few microseconds of our reply. A poll window that sees no
-// request turns polling off until requests again follow each other within the window,
-// so an idle mount costs no CPU.
+// With busy_poll, the holder polls the device for up to `busy_poll` before it sleeps in poll(2). On
+// a VM whose idle CPUs halt, waking a sleeping thread costs 10-30 us, several times a request's own
+// work, and a client issuing one system call after another sends its next request within a few
+// microseconds of our reply. A poll window that sees no request turns polling off until requests
+// again follow each other within the window, so an idle mount costs no CPU.
+//
+// With idle_poll, the holder also keeps idle CPUs polling (cpu_latency.hpp) from the first
+// request that follows another within the window, until `idle_linger` passes without
+// any: the other half of each round trip, the reply waking its caller, then needs no IPI
+// either.
 #pragma once
 
 #include <fuse_lowlevel.h>
@@ -21,11 +25,17 @@
 #include <cstddef>
 #include <mutex>
 
+#include "cpu_latency.hpp"
+
 namespace spoolfs {
 
 class ReadTurn {
   public:
-    explicit ReadTurn(std::chrono::microseconds busy_poll) : busy_poll_(busy_poll) {}
+    // How long idle CPUs keep polling after the last request.
+    static constexpr std::chrono::milliseconds idle_linger{10};
+
+    explicit ReadTurn(std::chrono::microseconds busy_poll, bool idle_poll = false)
+        : busy_poll_(busy_poll), idle_poll_(idle_poll && busy_poll.count() > 0) {}
 
     // The session whose exit (fuse_session_exit(), from a signal) ends a wait early.
     void watch(fuse_session* session) { session_ = session; }
@@ -48,7 +58,8 @@ class ReadTurn {
     std::mutex mutex_;
     const std::chrono::nanoseconds busy_poll_;
     fuse_session* session_ = nullptr;
-    bool polling_ = true;  // only the holder of the turn touches it
+    bool polling_ = true;          // only the holder of the turn touches it
+    CpuLatencyRequest idle_poll_;  // so does it this
 };
 
 // Gives up the calling thread's turn, if it holds one. Call before work that may take

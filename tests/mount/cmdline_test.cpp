@@ -58,6 +58,7 @@ TEST_CASE("a malformed value of any spoolfs option is rejected by name") {
         {"spool", "big"},
         {"lifetime", "forever"},
         {"busy_poll", "fast"},
+        {"idle_poll", "yes"},
     }));
     TempDir mp("spoolfs-cmdline-");
     INFO(option << "=" << value);

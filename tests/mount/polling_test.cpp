@@ -1,12 +1,15 @@
-// busy_poll= on a real mount: the daemon polls for the next request only while requests
-// keep coming (an idle mount costs no CPU), a signal still ends it while it polls, and
-// every loop (polling or not, one thread or many) serves the same files.
+// busy_poll= and idle_poll= on a real mount: the daemon polls for the next request, and
+// keeps idle CPUs polling, only while requests keep coming (an idle mount costs no CPU),
+// a signal still ends it while it polls, and every loop (polling or not, one thread or
+// many) serves the same files.
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -53,7 +56,80 @@ long idle_ticks(const Mount& m) {
     return cpu_ticks(m.pid()) - before;
 }
 
+// Whether process `pid` holds a CPU latency request (an open /dev/cpu_dma_latency).
+bool holds_cpu_latency(pid_t pid) {
+    std::error_code ec;
+    for (const auto& fd :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+        if (std::filesystem::read_symlink(fd.path(), ec) == "/dev/cpu_dma_latency") return true;
+    }
+    return false;
+}
+
+// Waits up to 5 s for holds_cpu_latency(pid) to be `wanted`; returns what it last saw.
+bool wait_holds_cpu_latency(pid_t pid, bool wanted) {
+    const auto end = std::chrono::steady_clock::now() + 5s;
+    bool holds = holds_cpu_latency(pid);
+    while (holds != wanted && std::chrono::steady_clock::now() < end) {
+        std::this_thread::sleep_for(5ms);
+        holds = holds_cpu_latency(pid);
+    }
+    return holds;
+}
+
+// A client thread sending requests back to back (as request_stream), until destroyed.
+class BackgroundStream {
+  public:
+    explicit BackgroundStream(const Mount& m)
+        : fd_(open_or_throw(m / "stream", O_RDWR | O_CREAT | O_TRUNC)), thread_([this] {
+              struct stat st {};
+              for (off_t i = 0; !stop_; ++i) {
+                  if (pwrite(fd_.get(), "x", 1, i % 4096) != 1 || fstat(fd_.get(), &st) != 0)
+                      ++errors_;
+              }
+          }) {}
+    ~BackgroundStream() { stop(); }
+    // Stops the client; the number of requests that failed.
+    int stop() {
+        stop_ = true;
+        if (thread_.joinable()) thread_.join();
+        return errors_;
+    }
+
+  private:
+    Fd fd_;
+    std::atomic<bool> stop_ = false;
+    std::atomic<int> errors_ = 0;
+    std::thread thread_;
+};
+
 }  // namespace
+
+TEST_CASE("idle_poll keeps idle CPUs polling while requests stream, and only then") {
+    // Only root may ask; otherwise the daemon goes on without, whatever the option.
+    const bool may_hold = access("/dev/cpu_dma_latency", W_OK) == 0;
+    const auto [options, wanted] = GENERATE(table<std::string, bool>({
+        {"lifetime=mount", true},
+        {"lifetime=mount,-s", true},
+        {"lifetime=mount,idle_poll=off", false},
+        {"lifetime=mount,busy_poll=0", false},
+    }));
+    INFO("options: " << options << ", /dev/cpu_dma_latency writable: " << may_hold);
+    Mount m(options);
+    CHECK_FALSE(wait_holds_cpu_latency(m.pid(), false));  // mounting is over
+    {
+        BackgroundStream stream(m);
+        if (wanted && may_hold) {
+            CHECK(wait_holds_cpu_latency(m.pid(), true));
+        } else {
+            std::this_thread::sleep_for(300ms);
+            CHECK_FALSE(holds_cpu_latency(m.pid()));
+        }
+        CHECK(stream.stop() == 0);
+    }
+    // 10 ms after the last request the request is dropped; the wait allows for a slow CI.
+    CHECK_FALSE(wait_holds_cpu_latency(m.pid(), false));
+}
 
 TEST_CASE("polling stops once requests stop: an idle mount uses no CPU") {
     // busy_poll at its default and at its most: either way the window closes.
