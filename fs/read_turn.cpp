@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 
 namespace spoolfs {
@@ -15,17 +16,27 @@ using Clock = std::chrono::steady_clock;
 // may leave their loop, or be cancelled, while holding it).
 thread_local std::unique_lock<std::mutex> held;
 
-// The descriptor this thread made non-blocking (libfuse's clone_fd gives each its own).
-thread_local int nonblocking_fd = -1;
+// The descriptor this thread made non-blocking (libfuse's clone_fd gives each its own),
+// and for which ReadTurn: a later session may get the same descriptor number.
+struct Nonblocking {
+    std::uint64_t turn = 0;
+    int fd = -1;
+};
+thread_local Nonblocking nonblocking;
 
-void make_nonblocking(int fd) {
-    if (fd == nonblocking_fd) return;
+void make_nonblocking(std::uint64_t turn, int fd) {
+    if (fd == nonblocking.fd && turn == nonblocking.turn) return;
     int flags = ::fcntl(fd, F_GETFL);
     // Should it fail, reads block: no polling, but nothing wrong either.
-    if (flags >= 0 && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0) nonblocking_fd = fd;
+    if (flags >= 0 && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0) nonblocking = {turn, fd};
 }
 
+std::atomic<std::uint64_t> turns_made = 0;
+
 }  // namespace
+
+ReadTurn::ReadTurn(std::chrono::microseconds busy_poll, bool idle_poll)
+    : id_(++turns_made), busy_poll_(busy_poll), idle_poll_(idle_poll && busy_poll.count() > 0) {}
 
 ssize_t ReadTurn::read(int fd, void* buf, std::size_t len) {
     if (!held.owns_lock() || held.mutex() != &mutex_) held = std::unique_lock(mutex_);
@@ -44,13 +55,13 @@ void ReadTurn::read_done(bool may_take_long) {
 }
 
 ssize_t ReadTurn::wait_and_read(int fd, void* buf, std::size_t len) {
-    make_nonblocking(fd);
+    make_nonblocking(id_, fd);
     const Clock::time_point start = Clock::now();
     if (polling_) {
         const Clock::time_point end = start + busy_poll_;
         do {
             ssize_t n = ::read(fd, buf, len);
-            if (n >= 0) idle_poll_.hold();  // requests follow each other: a stream
+            if (n >= 0) arrived(true);
             if (n >= 0 || errno != EAGAIN) return n;
             // A signal that lands here interrupts no system call: look for its effect.
             if (exiting()) {
@@ -63,7 +74,10 @@ ssize_t ReadTurn::wait_and_read(int fd, void* buf, std::size_t len) {
     for (;;) {
         ssize_t n = ::read(fd, buf, len);
         if (n >= 0 || errno != EAGAIN) {
-            if (n >= 0) polling_ = Clock::now() - start < busy_poll_;
+            if (n >= 0) {
+                polling_ = Clock::now() - start < busy_poll_;
+                arrived(polling_);
+            }
             return n;
         }
         pollfd device{.fd = fd, .events = POLLIN, .revents = 0};
@@ -71,6 +85,15 @@ ssize_t ReadTurn::wait_and_read(int fd, void* buf, std::size_t len) {
         const int ready = ::poll(&device, 1, timeout);
         if (ready < 0 && errno == EINTR) return -1;
         if (ready == 0) idle_poll_.release();  // the stream has ended
+    }
+}
+
+void ReadTurn::arrived(bool soon) {
+    if (soon) {
+        apart_ = 0;
+        idle_poll_.hold();
+    } else if (++apart_ >= requests_apart) {
+        idle_poll_.release();
     }
 }
 

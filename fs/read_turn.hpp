@@ -14,8 +14,9 @@
 //
 // With idle_poll, the holder also keeps idle CPUs polling (cpu_latency.hpp) from the first
 // request that follows another within the window, until `idle_linger` passes without
-// any: the other half of each round trip, the reply waking its caller, then needs no IPI
-// either.
+// any or `requests_apart` requests in a row come only after a sleep: the other half of
+// each round trip, the reply waking its caller, then needs no IPI either, and a trickle
+// of requests does not keep the machine's CPUs spinning.
 #pragma once
 
 #include <fuse_lowlevel.h>
@@ -23,6 +24,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 
 #include "cpu_latency.hpp"
@@ -33,9 +35,11 @@ class ReadTurn {
   public:
     // How long idle CPUs keep polling after the last request.
     static constexpr std::chrono::milliseconds idle_linger{10};
+    // After so many requests in a row that each came after a sleep, the stream has thinned
+    // to a trickle.
+    static constexpr int requests_apart = 8;
 
-    explicit ReadTurn(std::chrono::microseconds busy_poll, bool idle_poll = false)
-        : busy_poll_(busy_poll), idle_poll_(idle_poll && busy_poll.count() > 0) {}
+    explicit ReadTurn(std::chrono::microseconds busy_poll, bool idle_poll = false);
 
     // The session whose exit (fuse_session_exit(), from a signal) ends a wait early.
     void watch(fuse_session* session) { session_ = session; }
@@ -50,16 +54,23 @@ class ReadTurn {
     // thread reads at once, as libfuse's own loop does.
     void read_done(bool may_take_long);
 
+    // Whether idle CPUs are kept polling now. For tests; only the holder of the turn may ask.
+    bool keeps_cpus_polling() const { return idle_poll_.held(); }
+
   private:
     ssize_t wait_and_read(int fd, void* buf, std::size_t len);
+    // A request came, within the polling window of the one before (`soon`) or after a sleep.
+    void arrived(bool soon);
 
     bool exiting() const { return session_ && fuse_session_exited(session_); }
 
+    const std::uint64_t id_;  // unique in the process
     std::mutex mutex_;
     const std::chrono::nanoseconds busy_poll_;
     fuse_session* session_ = nullptr;
     bool polling_ = true;          // only the holder of the turn touches it
     CpuLatencyRequest idle_poll_;  // so does it this
+    int apart_ = 0;                // and these: requests in a row that came after a sleep
 };
 
 // Gives up the calling thread's turn, if it holds one. Call before work that may take

@@ -1,7 +1,7 @@
 // ReadTurn without a mount, a pipe standing in for /dev/fuse (a byte is a request): one
 // thread reads at a time, a thread that read a quick request keeps the turn only while
 // polling, and one that must wait for a HandlerMutex gives its turn up first, so other
-// requests are read meanwhile.
+// requests are read meanwhile; idle CPUs are kept polling only while requests stream.
 #include <unistd.h>
 
 #include <atomic>
@@ -92,4 +92,62 @@ TEST_CASE("a thread keeps the turn after a quick request only while polling") {
     auto after_long = std::async(std::launch::async, [&] { return read_one(turn, device, false); });
     CHECK(after_long.wait_for(5s) == std::future_status::ready);
     CHECK(after_long.get());
+}
+
+TEST_CASE("idle CPUs are kept polling while requests stream, not while they trickle") {
+    // Only root may ask for it; anyone else never holds it.
+    const bool may_hold = access("/dev/cpu_dma_latency", W_OK) == 0;
+    INFO("/dev/cpu_dma_latency writable: " << may_hold);
+    Device device;
+    // Requests back to back: each is waiting when the one before is done.
+    auto stream = [&](ReadTurn& turn) {
+        for (int i = 0; i < 3; ++i) REQUIRE(device.send());
+        for (int i = 0; i < 3; ++i) REQUIRE(read_one(turn, device, false));
+    };
+    // Requests that each come 2 ms after the one before was read.
+    auto trickle = [&](ReadTurn& turn, int count) {
+        std::atomic<int> read = 0;
+        std::thread client([&] {
+            for (int i = 0; i < count; ++i) {
+                for (int wait = 0; wait < 5000 && read < i; ++wait)
+                    std::this_thread::sleep_for(1ms);
+                std::this_thread::sleep_for(2ms);
+                device.send();
+            }
+        });
+        for (int i = 0; i < count; ++i, ++read) CHECK(read_one(turn, device, false));
+        client.join();
+    };
+
+    SECTION("a trickle lets go of it") {
+        ReadTurn turn(50us, true);
+        stream(turn);
+        CHECK(turn.keeps_cpus_polling() == may_hold);
+        trickle(turn, ReadTurn::requests_apart - 1);
+        CHECK(turn.keeps_cpus_polling() == may_hold);  // a pause is not a trickle yet
+        trickle(turn, 1);
+        CHECK_FALSE(turn.keeps_cpus_polling());
+        stream(turn);  // a stream again
+        CHECK(turn.keeps_cpus_polling() == may_hold);
+    }
+    SECTION("so does a pause longer than idle_linger") {
+        ReadTurn turn(50us, true);
+        stream(turn);
+        CHECK(turn.keeps_cpus_polling() == may_hold);
+        auto late = std::async(std::launch::async, [&] {
+            std::this_thread::sleep_for(ReadTurn::idle_linger * 5);
+            return device.send();
+        });
+        CHECK(read_one(turn, device, false));
+        CHECK(late.get());
+        CHECK_FALSE(turn.keeps_cpus_polling());
+    }
+    SECTION("never without busy_poll, nor with idle_poll off") {
+        ReadTurn no_busy_poll(0us, true);
+        stream(no_busy_poll);
+        CHECK_FALSE(no_busy_poll.keeps_cpus_polling());
+        ReadTurn off(50us, false);
+        stream(off);
+        CHECK_FALSE(off.keeps_cpus_polling());
+    }
 }
