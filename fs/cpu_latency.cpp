@@ -5,10 +5,30 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <fstream>
+#include <string>
 
 namespace spoolfs {
+namespace {
+
+// Whether idle CPUs have a polling state to go to (x86 cpuidle drivers: haltpoll,
+// intel_idle, acpi_idle). Without one the request changes nothing.
+bool idle_cpus_can_poll() {
+    std::ifstream state("/sys/devices/system/cpu/cpu0/cpuidle/state0/name");
+    std::string name;
+    return std::getline(state, name) && name == "POLL";
+}
+
+}  // namespace
 
 void CpuLatencyRequest::take() {
+    if (!checked_) {
+        checked_ = true;
+        if (!idle_cpus_can_poll()) {
+            enabled_ = false;
+            return;
+        }
+    }
     tempfile::FileDescriptor fd(::open("/dev/cpu_dma_latency", O_WRONLY | O_CLOEXEC));
     const std::int32_t no_latency = 0;
     if (fd && ::write(fd.get(), &no_latency, sizeof no_latency) == sizeof no_latency) {

@@ -3,10 +3,11 @@
 // A client waiting for a reply sleeps, and its CPU goes idle. If the idle CPU halts (on a
 // VM: exits to the host), the reply's wakeup is an IPI that costs 10-30 us, as much as
 // the rest of the round trip. If it polls, the wakeup is a flag it sees at once. A PM QoS
-// CPU latency request of 0 (/dev/cpu_dma_latency) makes every cpuidle governor pick its
-// polling state. The request lives as long as the descriptor: the kernel drops it when
-// it is closed, even when the process is killed. It needs root; without it, nothing is
-// held and nothing else changes.
+// CPU latency request of 0 (/dev/cpu_dma_latency) makes the cpuidle governor pick its
+// polling state, where the driver has one (x86; checked first, else nothing is asked).
+// The request lives as long as the descriptor: the kernel drops it when it is closed,
+// even when the process is killed. Only root may write the device; for anyone else
+// nothing is held and nothing else changes.
 #pragma once
 
 #include "tempfile/fd.hpp"
@@ -17,7 +18,7 @@ class CpuLatencyRequest {
   public:
     explicit CpuLatencyRequest(bool enabled) : enabled_(enabled) {}
 
-    // Takes the request unless held, disabled, or refused once already.
+    // Takes the request unless held, disabled, refused once already, or of no use here.
     void hold() {
         if (!fd_ && enabled_) take();
     }
@@ -27,7 +28,8 @@ class CpuLatencyRequest {
   private:
     void take();
 
-    bool enabled_;  // false after a refusal too
+    bool enabled_;          // false after a refusal too
+    bool checked_ = false;  // whether idle CPUs can poll here
     tempfile::FileDescriptor fd_;
 };
 

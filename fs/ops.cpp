@@ -91,13 +91,14 @@ void sp_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 }
 
 void sp_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
-    fs_of(req).tree.forget(ino, nlookup);
+    if (nlookup) fs_of(req).tree.forget(ino, nlookup);
     fuse_reply_none(req);
 }
 
 void sp_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
     Filesystem& fs = fs_of(req);
-    for (size_t i = 0; i < count; ++i) fs.tree.forget(forgets[i].ino, forgets[i].nlookup);
+    for (size_t i = 0; i < count; ++i)
+        if (forgets[i].nlookup) fs.tree.forget(forgets[i].ino, forgets[i].nlookup);
     fuse_reply_none(req);
 }
 
@@ -522,7 +523,7 @@ fuse_lowlevel_ops make_operations() {
     ops.init = sp_init;
     ops.lookup = guarded<sp_lookup>;
     // FORGET has no reply to carry an error; Tree::forget allocates nothing. The session
-    // loop applies them in order (device_io.hpp): these then see nlookup 0.
+    // loop applies them in order (device_io.hpp): these then see nlookup 0, and skip it.
     ops.forget = sp_forget;
     ops.forget_multi = sp_forget_multi;
     ops.getattr = guarded<sp_getattr>;

@@ -552,7 +552,7 @@ spoolfs options (tmpfs's names where tmpfs has the knob):
                            the mount is idle (default: 50, at most 10000)
     -o idle_poll=on|off    on: while requests stream, idle CPUs poll instead of
                            halting, so a reply wakes its caller at once (a CPU
-                           latency request, root only; dropped 10 ms after the
+                           latency request, root only; dropped 1 ms after the
                            last request); needs busy_poll (default: on)
     -o max_threads=N       most request threads (default: libfuse's, 10)
     -o max_idle_threads=N  most idle request threads (default: libfuse's)

@@ -38,6 +38,10 @@ std::atomic<std::uint64_t> turns_made = 0;
 ReadTurn::ReadTurn(std::chrono::microseconds busy_poll, bool idle_poll)
     : id_(++turns_made), busy_poll_(busy_poll), idle_poll_(idle_poll && busy_poll.count() > 0) {}
 
+ReadTurn::~ReadTurn() {
+    if (held.owns_lock() && held.mutex() == &mutex_) held.unlock();
+}
+
 ssize_t ReadTurn::read(int fd, void* buf, std::size_t len) {
     if (!held.owns_lock() || held.mutex() != &mutex_) held = std::unique_lock(mutex_);
     ssize_t n = busy_poll_.count() > 0 ? wait_and_read(fd, buf, len) : ::read(fd, buf, len);
@@ -89,12 +93,12 @@ ssize_t ReadTurn::wait_and_read(int fd, void* buf, std::size_t len) {
 }
 
 void ReadTurn::arrived(bool soon) {
-    if (soon) {
-        apart_ = 0;
-        idle_poll_.hold();
-    } else if (++apart_ >= requests_apart) {
-        idle_poll_.release();
+    if (!soon) {
+        in_a_row_ = 0;
+        return;
     }
+    if (in_a_row_ < stream_length) ++in_a_row_;
+    if (in_a_row_ == stream_length) idle_poll_.hold();
 }
 
 void step_aside() {

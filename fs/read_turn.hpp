@@ -12,11 +12,12 @@
 // microseconds of our reply. A poll window that sees no request turns polling off until requests
 // again follow each other within the window, so an idle mount costs no CPU.
 //
-// With idle_poll, the holder also keeps idle CPUs polling (cpu_latency.hpp) from the first
-// request that follows another within the window, until `idle_linger` passes without
-// any or `requests_apart` requests in a row come only after a sleep: the other half of
-// each round trip, the reply waking its caller, then needs no IPI either, and a trickle
-// of requests does not keep the machine's CPUs spinning.
+// With idle_poll, the holder also keeps idle CPUs polling (cpu_latency.hpp) once
+// `stream_length` requests in a row each came within the window of the one before, until
+// `idle_linger` passes without a request: the other half of each round trip, the reply
+// waking its caller, then needs no IPI either. A program that touches a file now and then
+// (a few requests, then a pause of a millisecond or more) does not keep the machine's
+// CPUs spinning.
 #pragma once
 
 #include <fuse_lowlevel.h>
@@ -33,13 +34,16 @@ namespace spoolfs {
 
 class ReadTurn {
   public:
-    // How long idle CPUs keep polling after the last request.
-    static constexpr std::chrono::milliseconds idle_linger{10};
-    // After so many requests in a row that each came after a sleep, the stream has thinned
-    // to a trickle.
-    static constexpr int requests_apart = 8;
+    // Requests in a row, each within the polling window of the one before, that make a
+    // stream worth keeping idle CPUs polling for; and how long they poll after it.
+    static constexpr int stream_length = 4;
+    static constexpr std::chrono::milliseconds idle_linger{1};
 
     explicit ReadTurn(std::chrono::microseconds busy_poll, bool idle_poll = false);
+    // Gives up the turn if the calling thread holds it.
+    ~ReadTurn();
+    ReadTurn(const ReadTurn&) = delete;
+    ReadTurn& operator=(const ReadTurn&) = delete;
 
     // The session whose exit (fuse_session_exit(), from a signal) ends a wait early.
     void watch(fuse_session* session) { session_ = session; }
@@ -68,9 +72,10 @@ class ReadTurn {
     std::mutex mutex_;
     const std::chrono::nanoseconds busy_poll_;
     fuse_session* session_ = nullptr;
-    bool polling_ = true;          // only the holder of the turn touches it
-    CpuLatencyRequest idle_poll_;  // so does it this
-    int apart_ = 0;                // and these: requests in a row that came after a sleep
+    // Only the holder of the turn touches these.
+    bool polling_ = true;
+    CpuLatencyRequest idle_poll_;
+    int in_a_row_ = 0;  // requests in a row that came within the window, up to stream_length
 };
 
 // Gives up the calling thread's turn, if it holds one. Call before work that may take

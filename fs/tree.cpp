@@ -142,6 +142,7 @@ void Tree::maybe_free(Inode& inode) {
         inode.lookups.load(std::memory_order_relaxed) > 0)
         return;
     if (inode.lingering) --lingering_;
+    inode.lingering = false;
     if (config_.on_free) config_.on_free(inode);
     inodes_.erase(inode.ino);
 }
@@ -198,6 +199,9 @@ int Tree::link(Ino ino, Ino new_parent, std::string_view new_name, InodePtr& out
     Inode& inode = *it->second;
     if (inode.is_dir()) return EPERM;
     if (dir->dir.by_name.count(new_name)) return EEXIST;
+    // A lingering inode that gets a name back counts again.
+    if (inode.lingering && config_.max_inodes && inodes_.size() - lingering_ >= *config_.max_inodes)
+        return ENOSPC;
     add_entry(*dir, new_name, inode);
     settle(inode);  // linkat(2) of an O_TMPFILE file through /proc/self/fd
     timespec t = now();

@@ -7,7 +7,9 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <fstream>
 #include <future>
+#include <string>
 #include <thread>
 
 #include "read_turn.hpp"
@@ -36,6 +38,13 @@ bool read_one(ReadTurn& turn, Device& device, bool may_take_long) {
     const ssize_t n = turn.read(device.fds[0], &request, 1);
     if (n >= 0) turn.read_done(may_take_long);
     return n == 1;
+}
+
+// Whether idle CPUs have a polling state here (what CpuLatencyRequest checks).
+bool idle_cpus_can_poll() {
+    std::ifstream state("/sys/devices/system/cpu/cpu0/cpuidle/state0/name");
+    std::string name;
+    return std::getline(state, name) && name == "POLL";
 }
 
 }  // namespace
@@ -94,60 +103,48 @@ TEST_CASE("a thread keeps the turn after a quick request only while polling") {
     CHECK(after_long.get());
 }
 
-TEST_CASE("idle CPUs are kept polling while requests stream, not while they trickle") {
-    // Only root may ask for it; anyone else never holds it.
-    const bool may_hold = access("/dev/cpu_dma_latency", W_OK) == 0;
-    INFO("/dev/cpu_dma_latency writable: " << may_hold);
+TEST_CASE("idle CPUs are kept polling while requests stream, and only then") {
+    // Only root may ask for it, and only where idle CPUs can poll; otherwise it is never
+    // held, and the checks below say so.
+    const bool may_hold = access("/dev/cpu_dma_latency", W_OK) == 0 && idle_cpus_can_poll();
+    INFO("idle CPUs can be kept polling here: " << may_hold);
     Device device;
-    // Requests back to back: each is waiting when the one before is done.
-    auto stream = [&](ReadTurn& turn) {
-        for (int i = 0; i < 3; ++i) REQUIRE(device.send());
-        for (int i = 0; i < 3; ++i) REQUIRE(read_one(turn, device, false));
-    };
-    // Requests that each come 2 ms after the one before was read.
-    auto trickle = [&](ReadTurn& turn, int count) {
-        std::atomic<int> read = 0;
-        std::thread client([&] {
-            for (int i = 0; i < count; ++i) {
-                for (int wait = 0; wait < 5000 && read < i; ++wait)
-                    std::this_thread::sleep_for(1ms);
-                std::this_thread::sleep_for(2ms);
-                device.send();
-            }
-        });
-        for (int i = 0; i < count; ++i, ++read) CHECK(read_one(turn, device, false));
-        client.join();
+    // `count` requests back to back: each is waiting when the one before is done.
+    auto stream = [&](ReadTurn& turn, int count) {
+        for (int i = 0; i < count; ++i) REQUIRE(device.send());
+        for (int i = 0; i < count; ++i) REQUIRE(read_one(turn, device, false));
     };
 
-    SECTION("a trickle lets go of it") {
+    SECTION("from the stream_length-th request in a row") {
         ReadTurn turn(50us, true);
-        stream(turn);
-        CHECK(turn.keeps_cpus_polling() == may_hold);
-        trickle(turn, ReadTurn::requests_apart - 1);
-        CHECK(turn.keeps_cpus_polling() == may_hold);  // a pause is not a trickle yet
-        trickle(turn, 1);
+        stream(turn, ReadTurn::stream_length - 1);
         CHECK_FALSE(turn.keeps_cpus_polling());
-        stream(turn);  // a stream again
+        stream(turn, 1);
         CHECK(turn.keeps_cpus_polling() == may_hold);
     }
-    SECTION("so does a pause longer than idle_linger") {
+    SECTION("until a pause longer than idle_linger") {
         ReadTurn turn(50us, true);
-        stream(turn);
+        stream(turn, ReadTurn::stream_length);
         CHECK(turn.keeps_cpus_polling() == may_hold);
         auto late = std::async(std::launch::async, [&] {
-            std::this_thread::sleep_for(ReadTurn::idle_linger * 5);
+            std::this_thread::sleep_for(200ms);
             return device.send();
         });
         CHECK(read_one(turn, device, false));
         CHECK(late.get());
         CHECK_FALSE(turn.keeps_cpus_polling());
+        // It came after a sleep: a stream starts again only after stream_length more.
+        stream(turn, ReadTurn::stream_length - 1);
+        CHECK_FALSE(turn.keeps_cpus_polling());
+        stream(turn, 1);
+        CHECK(turn.keeps_cpus_polling() == may_hold);
     }
     SECTION("never without busy_poll, nor with idle_poll off") {
         ReadTurn no_busy_poll(0us, true);
-        stream(no_busy_poll);
+        stream(no_busy_poll, 2 * ReadTurn::stream_length);
         CHECK_FALSE(no_busy_poll.keeps_cpus_polling());
         ReadTurn off(50us, false);
-        stream(off);
+        stream(off, 2 * ReadTurn::stream_length);
         CHECK_FALSE(off.keeps_cpus_polling());
     }
 }

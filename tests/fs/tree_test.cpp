@@ -1009,6 +1009,19 @@ TEST_CASE("nr_inodes: ENOSPC when every inode is in use", "[tree][limits]") {
         f.tree.forget(a->ino, 1);
         CHECK(f.tree.inode_count() == 4);
     }
+    SECTION("a lingering inode linked again counts again, so only while there is room") {
+        f.tree.open(*a);
+        REQUIRE(f.tree.unlink(d->ino, "a") == 0);
+        CHECK(f.tree.release(*a).empty());
+        f.file(root, "c");  // takes the room `a` left
+        InodePtr out;
+        CHECK(f.tree.link(a->ino, root, "a-again", out) == ENOSPC);
+        CHECK(f.entry_count(root) == 3);
+        REQUIRE(f.tree.unlink(root, "c") == 0);
+        REQUIRE(f.tree.link(a->ino, root, "a-again", out) == 0);
+        CHECK(f.tree.inode_count() == 4);
+        CHECK(f.create_error(root, "e") == ENOSPC);
+    }
     SECTION("a freed directory makes room too") {
         REQUIRE(f.tree.unlink(d->ino, "a") == 0);
         f.tree.forget(a->ino, 1);
