@@ -159,7 +159,7 @@ int Tree::create(Ino parent, std::string_view name, mode_t mode, dev_t rdev, con
     Inode* dir = dir_locked(parent, err);
     if (!dir) return err;
     if (!anonymous && dir->dir.by_name.count(name)) return EEXIST;
-    if (config_.max_inodes && inodes_.size() - lingering_ >= *config_.max_inodes) return ENOSPC;
+    if (full()) return ENOSPC;
 
     mode_t dir_mode;
     gid_t dir_gid;
@@ -200,8 +200,7 @@ int Tree::link(Ino ino, Ino new_parent, std::string_view new_name, InodePtr& out
     if (inode.is_dir()) return EPERM;
     if (dir->dir.by_name.count(new_name)) return EEXIST;
     // A lingering inode that gets a name back counts again.
-    if (inode.lingering && config_.max_inodes && inodes_.size() - lingering_ >= *config_.max_inodes)
-        return ENOSPC;
+    if (inode.lingering && full()) return ENOSPC;
     add_entry(*dir, new_name, inode);
     settle(inode);  // linkat(2) of an O_TMPFILE file through /proc/self/fd
     timespec t = now();
@@ -366,9 +365,13 @@ int Tree::readdir(Ino ino, std::uint64_t cookie, const DirentFn& fn) const {
     return 0;
 }
 
+bool Tree::full() const {
+    return config_.max_inodes && in_use() >= *config_.max_inodes;
+}
+
 std::uint64_t Tree::inode_count() const {
     std::shared_lock lock(mutex_);
-    return inodes_.size() - lingering_;
+    return in_use();
 }
 
 Tree::Census Tree::census() const {

@@ -126,6 +126,9 @@ class Tree {
     // Marks `inode` lingering or not, from its names and handles.
     void settle(Inode& inode);
     void maybe_free(Inode& inode);
+    // Inodes in use (see inode_count()), and whether one more would pass nr_inodes.
+    std::uint64_t in_use() const { return inodes_.size() - lingering_; }
+    bool full() const;
     // unlink (directory false) or rmdir (true).
     int remove(Ino parent, std::string_view name, bool directory);
     bool is_ancestor(Ino ancestor, Ino ino) const;
