@@ -9,17 +9,12 @@
 #include <string>
 
 namespace spoolfs {
-namespace {
 
-// Whether idle CPUs have a polling state to go to (x86 cpuidle drivers: haltpoll,
-// intel_idle, acpi_idle). Without one the request changes nothing.
 bool idle_cpus_can_poll() {
     std::ifstream state("/sys/devices/system/cpu/cpu0/cpuidle/state0/name");
     std::string name;
     return std::getline(state, name) && name == "POLL";
 }
-
-}  // namespace
 
 void CpuLatencyRequest::take() {
     if (!checked_) {

@@ -4,7 +4,7 @@
 // VM: exits to the host), the reply's wakeup is an IPI that costs 10-30 us, as much as
 // the rest of the round trip. If it polls, the wakeup is a flag it sees at once. A PM QoS
 // CPU latency request of 0 (/dev/cpu_dma_latency) makes the cpuidle governor pick its
-// polling state, where the driver has one (x86; checked first, else nothing is asked).
+// polling state, where the driver has one (idle_cpus_can_poll(); else nothing is asked).
 // The request lives as long as the descriptor: the kernel drops it when it is closed,
 // even when the process is killed. Only root may write the device; for anyone else
 // nothing is held and nothing else changes.
@@ -13,6 +13,10 @@
 #include "tempfile/fd.hpp"
 
 namespace spoolfs {
+
+// Whether idle CPUs here have a polling state to go to (cpuidle state 0 is POLL: x86
+// drivers such as haltpoll, intel_idle, acpi_idle). Without one the request is of no use.
+bool idle_cpus_can_poll();
 
 class CpuLatencyRequest {
   public:

@@ -14,7 +14,6 @@
 #include "device_io.hpp"
 #include "filesystem.hpp"
 #include "ops.hpp"
-#include "read_turn.hpp"
 
 namespace spoolfs {
 namespace {
@@ -86,8 +85,7 @@ int serve(Options& options) {
 
     int status;
     if (options.single_thread) {
-        status = fuse_session_loop(se.get());
-        step_aside();  // this thread read requests; the turn dies with `fs`
+        status = fuse_session_loop(se.get());  // ~ReadTurn gives up this thread's turn
     } else {
         std::unique_ptr<fuse_loop_config, LoopConfigDeleter> config(fuse_loop_cfg_create());
         if (options.max_threads) fuse_loop_cfg_set_max_threads(config.get(), *options.max_threads);

@@ -129,7 +129,7 @@ void Tree::remove_entry(Inode& dir, std::string_view name, Inode& child) {
     }
 }
 
-void Tree::settle(Inode& inode) {
+void Tree::update_lingering(Inode& inode) {
     bool lingering = inode.ino != FUSE_ROOT_ID && inode.nlink == 0 && inode.opens == 0;
     if (lingering == inode.lingering) return;
     inode.lingering = lingering;
@@ -137,7 +137,7 @@ void Tree::settle(Inode& inode) {
 }
 
 void Tree::maybe_free(Inode& inode) {
-    settle(inode);
+    update_lingering(inode);
     if (inode.ino == FUSE_ROOT_ID || inode.nlink > 0 || inode.opens > 0 ||
         inode.lookups.load(std::memory_order_relaxed) > 0)
         return;
@@ -202,7 +202,7 @@ int Tree::link(Ino ino, Ino new_parent, std::string_view new_name, InodePtr& out
     // A lingering inode that gets a name back counts again.
     if (inode.lingering && full()) return ENOSPC;
     add_entry(*dir, new_name, inode);
-    settle(inode);  // linkat(2) of an O_TMPFILE file through /proc/self/fd
+    update_lingering(inode);  // linkat(2) of an O_TMPFILE file through /proc/self/fd
     timespec t = now();
     touch_dir(*dir, t);
     touch_ctime(inode, t);
@@ -309,7 +309,7 @@ int Tree::rename(Ino parent, std::string_view name, Ino new_parent, std::string_
 void Tree::open(Inode& inode) {
     std::unique_lock lock(mutex_);
     ++inode.opens;
-    settle(inode);  // reopened through an O_PATH descriptor
+    update_lingering(inode);  // reopened through an O_PATH descriptor
 }
 
 std::vector<Removal> Tree::release(Inode& inode) {

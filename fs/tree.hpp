@@ -124,7 +124,7 @@ class Tree {
     void add_entry(Inode& dir, std::string_view name, Inode& child);
     void remove_entry(Inode& dir, std::string_view name, Inode& child);
     // Marks `inode` lingering or not, from its names and handles.
-    void settle(Inode& inode);
+    void update_lingering(Inode& inode);
     void maybe_free(Inode& inode);
     // Inodes in use (see inode_count()), and whether one more would pass nr_inodes.
     std::uint64_t in_use() const { return inodes_.size() - lingering_; }

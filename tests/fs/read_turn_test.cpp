@@ -7,9 +7,7 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
-#include <fstream>
 #include <future>
-#include <string>
 #include <thread>
 
 #include "read_turn.hpp"
@@ -38,13 +36,6 @@ bool read_one(ReadTurn& turn, Device& device, bool may_take_long) {
     const ssize_t n = turn.read(device.fds[0], &request, 1);
     if (n >= 0) turn.read_done(may_take_long);
     return n == 1;
-}
-
-// Whether idle CPUs have a polling state here (what CpuLatencyRequest checks).
-bool idle_cpus_can_poll() {
-    std::ifstream state("/sys/devices/system/cpu/cpu0/cpuidle/state0/name");
-    std::string name;
-    return std::getline(state, name) && name == "POLL";
 }
 
 }  // namespace
@@ -106,7 +97,8 @@ TEST_CASE("a thread keeps the turn after a quick request only while polling") {
 TEST_CASE("idle CPUs are kept polling while requests stream, and only then") {
     // Only root may ask for it, and only where idle CPUs can poll; otherwise it is never
     // held, and the checks below say so.
-    const bool may_hold = access("/dev/cpu_dma_latency", W_OK) == 0 && idle_cpus_can_poll();
+    const bool may_hold =
+        access("/dev/cpu_dma_latency", W_OK) == 0 && spoolfs::idle_cpus_can_poll();
     INFO("idle CPUs can be kept polling here: " << may_hold);
     Device device;
     // `count` requests back to back: each is waiting when the one before is done.
