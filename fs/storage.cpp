@@ -443,6 +443,24 @@ void Storage::drop(Inode& inode) {
     settle(inode);
 }
 
+int Storage::charge_metadata(std::uint64_t bytes) {
+    if (bytes == 0) return 0;
+    if (!reserve(bytes)) return ENOSPC;
+    // No rollover to make room: the caller holds some inode's mutex, which lock_victim
+    // cannot tell from a victim's (try_lock by its owner is undefined).
+    if (!reserve_ram(bytes)) {
+        unreserve(bytes);
+        return ENOSPC;
+    }
+    return 0;
+}
+
+void Storage::release_metadata(std::uint64_t bytes) {
+    if (bytes == 0) return;
+    unreserve(bytes);
+    ram_.fetch_sub(bytes, std::memory_order_relaxed);
+}
+
 Storage::Usage Storage::usage() const {
     // The RAM store's files are RAM too.
     return {used_.load(std::memory_order_relaxed),

@@ -102,6 +102,14 @@ class Storage {
     // The file is gone: its usage is given back and its data freed. Takes the mutex.
     void drop(Inode& inode);
 
+    // Bytes held outside file data (extended attributes: names, values, per-entry
+    // overhead), charged against size= and ram= like file data: they count in usage().used
+    // and usage().ram. ENOSPC when size= or the RAM budget would be passed (other files'
+    // data do not roll over for it: the caller holds an inode's mutex, and which one is
+    // not known here). Thread-safe, lock-free.
+    int charge_metadata(std::uint64_t bytes);
+    void release_metadata(std::uint64_t bytes);
+
     struct Usage {
         std::uint64_t used = 0;  // bytes charged, RAM + spill
         std::uint64_t ram = 0;   // of which in RAM

@@ -619,3 +619,20 @@ TEST_CASE("the RAM store takes new files, counts them as RAM, and keeps them") {
     CHECK(f.storage.place_for_passthrough(e) == 0);
     CHECK(f.storage.place_for_passthrough(g) == ENOSPC);  // half of 8 stays for rollover
 }
+
+TEST_CASE("metadata is charged against size= and ram= and given back", "[storage][limits]") {
+    Fixture f(1 * MiB, 256 * KiB);
+    REQUIRE(f.storage.charge_metadata(100 * KiB) == 0);
+    CHECK(f.used() == 100 * KiB);
+    CHECK(f.storage.usage().ram == 100 * KiB);
+    CHECK(f.storage.charge_metadata(200 * KiB) == ENOSPC);  // past ram=
+    CHECK(f.used() == 100 * KiB);                          // nothing kept from the refusal
+    CHECK(f.storage.usage().ram == 100 * KiB);
+    CHECK(f.storage.charge_metadata(2 * MiB) == ENOSPC);  // past size=
+    REQUIRE(f.write(pattern(chunk, 'm'), 0).err == 0);
+    CHECK(f.used() == 100 * KiB + chunk);
+    f.storage.release_metadata(100 * KiB);
+    CHECK(f.used() == chunk);
+    CHECK(f.storage.usage().ram == chunk);
+    CHECK(f.storage.charge_metadata(0) == 0);
+}
