@@ -14,7 +14,8 @@ namespace tempfile::detail {
 // Calls create(dir / (prefix + random_name() + suffix)) until it returns without throwing
 // and returns that path. A std::system_error with EEXIST means "name taken": the next
 // name is tried. Any other exception propagates at once. After `tries` names were taken,
-// throws std::system_error(EEXIST).
+// throws std::system_error(EEXIST). A NUL byte in dir, prefix or suffix throws
+// std::invalid_argument naming it, before anything is created.
 std::filesystem::path create_unique(const std::filesystem::path& dir, std::string_view prefix,
                                     std::string_view suffix,
                                     const std::function<void(const std::filesystem::path&)>& create,

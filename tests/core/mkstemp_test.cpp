@@ -220,3 +220,29 @@ TEST_CASE("mktemp skips names that exist, dangling symlinks included") {
 }
 
 #pragma GCC diagnostic pop
+
+TEST_CASE("a NUL byte in prefix, suffix or dir is refused and nothing is created") {
+    using namespace std::string_literals;
+    Scratch scratch;
+    const auto refused = [](auto&& make, const std::string& argument) {
+        try {
+            make();
+        } catch (const std::invalid_argument& e) {
+            return std::string(e.what()).find(argument) != std::string::npos;
+        }
+        return false;
+    };
+    CHECK(refused([&] { tempfile::mkstemp({.prefix = "a\0b"s, .dir = scratch.path()}); },
+                  "prefix"));
+    CHECK(refused([&] { tempfile::mkstemp({.suffix = "a\0b"s, .dir = scratch.path()}); },
+                  "suffix"));
+    CHECK(refused([&] { tempfile::mkdtemp({.prefix = "x\0"s, .dir = scratch.path()}); },
+                  "prefix"));
+    CHECK(refused(
+        [&] { tempfile::mkstemp({.dir = fs::path(scratch.path().native() + "\0/sub"s)}); },
+        "dir"));
+    CHECK(refused(
+        [&] { tempfile::NamedTemporaryFile({.prefix = "a\0b"s, .dir = scratch.path()}); },
+        "prefix"));
+    CHECK(list_dir(scratch.path()).empty());
+}

@@ -4,7 +4,8 @@
 // retries with a fresh name while the name is taken, up to `max_tries` times, then fails
 // with EEXIST. `dir` empty means gettempdir(); returned paths are absolute.
 // Errors: std::system_error with the errno of the failing call (ENOENT: no such dir,
-// EACCES: not writable, ENOTDIR, EEXIST: every name tried was taken, ...).
+// EACCES: not writable, ENOTDIR, EEXIST: every name tried was taken, ...); a NUL byte in
+// dir, prefix or suffix throws std::invalid_argument naming it, and creates nothing.
 //
 // # Security
 // mkstemp: the file is created with O_EXCL|O_NOFOLLOW|O_CLOEXEC and mode 0600 (less
