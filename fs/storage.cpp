@@ -192,11 +192,22 @@ Inode* Storage::lock_victim(Inode& self, std::unique_lock<HandlerMutex>& lock, b
 }
 
 int Storage::make_room(Inode& self, std::uint64_t bytes, bool& reserved) {
+    // What can never fit the heap would roll every other file over for nothing: this
+    // file goes to disk instead, if the disk could take it.
+    if (bytes > heap_budget_.load(std::memory_order_relaxed)) {
+        if (bytes > spill_free()) return ENOSPC;
+        return spill(self, bytes);
+    }
     while (!reserve_ram(bytes)) {
         std::unique_lock<HandlerMutex> victim_lock;
         Inode* victim = lock_victim(self, victim_lock, false);
         if (!victim) victim = &self;  // everything else is busy: this file goes to disk
-        if (int err = rollover(*victim)) return err;
+        if (int err = spill(*victim, victim == &self ? bytes : 0)) {
+            // A victim that cannot move (its disk refuses) leaves this file's turn.
+            if (victim == &self) return err;
+            victim_lock = {};
+            return spill(self, bytes);
+        }
         if (victim == &self) return 0;  // on disk now: it needs no RAM
     }
     reserved = true;
@@ -221,7 +232,39 @@ int Storage::allocating(Inode& inode, std::uint64_t worst, Op&& op) {
 }
 
 int Storage::rollover(Inode& inode) {
-    return rollover_into(inode, config_.spill_dir.get(), false);
+    return spill(inode, 0);
+}
+
+int Storage::spill(Inode& inode, std::uint64_t growing_by) {
+    if (inode.data.rolled()) return 0;
+    // By data, not size: a sparse file of 2^62 bytes is small (and a file of its own on
+    // ext4 could not even be that large).
+    if (inode.data.ram_bytes() > pack_limit || growing_by > pack_limit) {
+        int err = rollover_into(inode, config_.spill_dir.get(), false);
+        if (err == 0) return 0;
+        // Out of descriptors, a size the filesystem cannot hold, ...: the pack then.
+    }
+    return pack_into(inode);
+}
+
+std::shared_ptr<tempfile::Pack> Storage::pack() {
+    std::lock_guard lock(pack_mutex_);
+    if (!pack_) pack_ = std::make_shared<tempfile::Pack>(config_.spill_dir.get());
+    return pack_;
+}
+
+int Storage::pack_into(Inode& inode) {
+    if (inode.data.rolled()) return 0;
+    if (inode.data.size() > 0) step_aside();  // data to copy to disk
+    int err = guarded([&] { inode.data.pack(pack()); });
+    settle(inode);
+    return err == EMFILE || err == ENFILE ? ENOSPC : err;
+}
+
+std::uint64_t Storage::spill_free() const {
+    struct statvfs st {};
+    if (fstatvfs(config_.spill_dir.get(), &st) != 0) return 0;
+    return static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
 }
 
 int Storage::rollover_into(Inode& inode, int dirfd, bool store) {
@@ -274,7 +317,10 @@ int Storage::place_for_passthrough(Inode& inode) {
     std::uint64_t on_disk =
         spilled_.load(std::memory_order_relaxed) - store_files_.load(std::memory_order_relaxed);
     if (on_disk >= eager_spill_limit) return ENOSPC;
-    return rollover(inode);
+    // A nearly full spill filesystem would refuse the kernel's writes while ram= sits
+    // unused: the file stays in the heap, where the budget (and rollover) serve it.
+    if (spill_free() < spill_headroom) return ENOSPC;
+    return rollover_into(inode, config_.spill_dir.get(), false);
 }
 
 std::uint64_t Storage::store_free(int store) const {
@@ -311,19 +357,20 @@ void Storage::backing_gone(Inode& inode) {
 }
 
 bool Storage::wants_back(const Inode& inode) const {
-    return inode.data.rolled() && !inode.in_store && inode.data.size() <= unspill_limit;
+    return inode.data.fd() >= 0 && !inode.in_store && inode.data.size() <= unspill_limit;
 }
 
 int Storage::unspill(Inode& inode) {
     if (!inode.data.rolled() || inode.backing_id || inode.data.size() > unspill_limit)
         return EINVAL;
-    if (written_elsewhere(inode.data.fd())) return EBUSY;
+    bool own_file = inode.data.fd() >= 0;
+    if (own_file && written_elsewhere(inode.data.fd())) return EBUSY;
     // What the data takes in RAM at most: all of it written densely.
     std::uint64_t worst = tempfile::Spool().ram_growth(0, inode.data.size());
     if (!reserve_ram(worst)) return ENOSPC;
     int err = guarded([&] { inode.data.unroll(); });
     ram_.fetch_sub(worst, std::memory_order_relaxed);
-    if (!err) backing_gone(inode);
+    if (!err && own_file) backing_gone(inode);
     settle(inode);
     return err;
 }
@@ -345,7 +392,8 @@ int Storage::read(Inode& inode, std::span<std::byte> buf, std::uint64_t offset, 
 }
 
 std::uint64_t Storage::cost(const Inode& inode, std::uint64_t offset, std::uint64_t length) {
-    if (!inode.data.rolled()) return inode.data.ram_growth(offset, length);
+    // In RAM or packed: exact, in O(chunks present in the range + 1).
+    if (inode.data.fd() < 0) return inode.data.growth(offset, length);
     // On disk: nothing for a range that is all data already, else at most its length.
     std::uint64_t end = offset + length;
     bool all_data =
@@ -361,7 +409,8 @@ int Storage::write(Inode& inode, std::span<const std::byte> data, std::uint64_t 
     follow_backing(inode);
     // On disk the exact cost takes an lseek: reserve the length, which is never less,
     // and leave exactness to the page-by-page path near the limit.
-    std::uint64_t need = inode.data.rolled() ? data.size() : cost(inode, offset, data.size());
+    std::uint64_t need =
+        inode.data.fd() >= 0 ? data.size() : cost(inode, offset, data.size());
     if (reserve(need)) {
         int err = allocating(inode, need, [&] { done = inode.data.pwrite(data, offset); });
         unreserve(need);
@@ -385,12 +434,13 @@ int Storage::write(Inode& inode, std::span<const std::byte> data, std::uint64_t 
 int Storage::truncate(Inode& inode, std::uint64_t size) {
     if (size > max_file_size) return EFBIG;
     follow_backing(inode);
+    bool own_file = inode.data.fd() >= 0;
     if (size == 0 && inode.data.rolled() && !inode.backing_id &&
-        !written_elsewhere(inode.data.fd())) {
+        (!own_file || !written_elsewhere(inode.data.fd()))) {
         // Emptied while no handle has the kernel write its spill file: back to an empty
-        // spool in RAM, giving up the descriptor. (A truncate to 0 would also make ext4
-        // flush the file to disk at each later close: auto_da_alloc.)
-        backing_gone(inode);
+        // spool in RAM, giving up the descriptor or the slots. (A truncate to 0 would also
+        // make ext4 flush the file to disk at each later close: auto_da_alloc.)
+        if (own_file) backing_gone(inode);
         inode.data = tempfile::Spool();
         settle(inode);
         return 0;
@@ -415,6 +465,9 @@ int Storage::fallocate(Inode& inode, int mode, std::uint64_t offset, std::uint64
     } else {
         if (mode & ~FALLOC_FL_KEEP_SIZE) return EOPNOTSUPP;
         std::uint64_t need = cost(inode, offset, length);
+        // More than the heap and the disk could ever hold: no work, as tmpfs answers.
+        if (need > heap_budget_.load(std::memory_order_relaxed) && need > spill_free())
+            return ENOSPC;
         if (!reserve(need)) return ENOSPC;
         err = allocating(inode, need, [&] { inode.data.allocate(offset, length, keep_size); });
         unreserve(need);
@@ -438,7 +491,7 @@ int Storage::seek(Inode& inode, std::uint64_t offset, int whence, std::uint64_t&
 
 void Storage::drop(Inode& inode) {
     std::lock_guard lock(inode.mutex);
-    if (inode.data.rolled()) backing_gone(inode);
+    if (inode.data.fd() >= 0) backing_gone(inode);
     inode.data = tempfile::Spool();
     settle(inode);
 }

@@ -10,6 +10,20 @@
 // rolled over stays on disk (the engine never brings data back), so no file rolls twice.
 // A file that grows past `spool=` rolls over by itself.
 //
+// On disk, a file holding more than `pack_limit` bytes of data gets an anonymous file of
+// its own while descriptors allow (`max_spilled`); every other one goes into the pack
+// (tempfile::Pack: one anonymous file in the spill directory, 64 KiB slots, holes where
+// nothing was written), which costs no descriptor per file. So what can be spilled is
+// bounded by the spill filesystem's space, not by the descriptor limit.
+//
+// Work per call is bounded by data that exists, never by the offsets and lengths passed
+// (the engine's contract, spool.hpp), and limits are checked before work: the cost of a
+// write or allocation is computed in O(chunks present in the range + 1); one that could
+// never fit the heap budget rolls no other file over (the file goes to disk if the spill
+// filesystem could take it, else ENOSPC); an allocation larger than both the heap budget
+// and the spill filesystem's free space is ENOSPC at once, as on tmpfs. Making RAM room
+// moves at most the data the budget holds. Measured worst cases: README, Spooling.
+//
 // Locking: every method is called with the inode's mutex held and returns 0 or an errno
 // value. Usage counters are atomics; a write first reserves the most it may allocate, so
 // concurrent writers cannot overshoot `size=` or `ram=`. The candidate set has its own
@@ -22,6 +36,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -29,6 +44,7 @@
 
 #include "inode.hpp"
 #include "tempfile/fd.hpp"
+#include "tempfile/pack.hpp"
 
 namespace spoolfs {
 
@@ -39,7 +55,8 @@ class Storage {
         std::uint64_t ram_budget = 0;             // ram=
         std::uint64_t spool_threshold = 0;        // spool=: 0 = none
         tempfile::FileDescriptor spill_dir;       // where rolled-over data goes
-        // Most files on disk at once: each spill file lives only through its descriptor.
+        // Most files on disk with a file of their own at once: each lives only through its
+        // descriptor. Past it, files go into the pack.
         std::uint64_t max_spilled = 16384;
         // The RAM store: three quarters of ram= as a private tmpfs (never attached to a
         // directory, gone with the process), where files the kernel writes directly keep
@@ -74,9 +91,17 @@ class Storage {
 
     // Gives an empty file a backing file for the kernel to serve it directly
     // (passthrough.hpp): in the RAM store while it has room to spare, else on disk while
-    // fewer than `eager_spill_limit` files are spilled; never past half the descriptor
-    // allowance (the rest is rollover's). ENOSPC when neither applies.
+    // fewer than `eager_spill_limit` files are spilled and the spill filesystem has
+    // `spill_headroom` free; never past half the descriptor allowance (the rest is
+    // rollover's). ENOSPC when neither applies: the file stays in the heap.
     int place_for_passthrough(Inode& inode);
+    // The kernel's writes to a file on disk bypass the RAM budget: once the spill
+    // filesystem has less than this free, new files stay in the heap, so that every byte
+    // of ram= serves before ENOSPC (ram= under 342 MiB has no RAM store).
+    static constexpr std::uint64_t spill_headroom = 64 << 20;
+    // Files with more data than this roll over to a file of their own, smaller ones into
+    // the pack (no descriptor each, and ext4 stays fast with few anonymous files).
+    static constexpr std::uint64_t pack_limit = 1 << 20;
     // ext4 keeps anonymous files in a small orphan file: past about 500 of them, each new
     // one costs some 800 us instead of 20 (measured on this machine's /var/tmp).
     static constexpr std::uint64_t eager_spill_limit = 256;
@@ -88,8 +113,9 @@ class Storage {
     // store stay: the kernel reads them itself, where a file back in the heap would cost
     // a READ request per read, its pages never having been in the mount's cache.
     bool wants_back(const Inode& inode) const;
-    // Brings a small spilled file back into RAM, giving its descriptor back: when it is
-    // no larger than `unspill_limit` and RAM has room without rolling anything over.
+    // Brings a small spilled file (own file or packed) back into RAM, giving its
+    // descriptor or slots back: when it is no larger than `unspill_limit` and RAM has
+    // room without rolling anything over.
     // EINVAL if it is not on disk, too large or served by passthrough; EBUSY while a
     // mapping writes it; ENOSPC without room.
     int unspill(Inode& inode);
@@ -128,8 +154,17 @@ class Storage {
     void unreserve(std::uint64_t bytes);
     bool reserve_ram(std::uint64_t bytes);
     // Makes `bytes` of RAM available to `self` (whose mutex the caller holds), rolling
-    // other files (or `self`) over. false: nothing left to roll over.
+    // other files (or `self`) over; `reserved` says whether RAM was reserved (else
+    // `self` went to disk). More than the heap budget: `self` goes to disk, or ENOSPC if
+    // the spill filesystem has not that much free.
     int make_room(Inode& self, std::uint64_t bytes, bool& reserved);
+    // Moves a file from the heap to disk: a file of its own when it holds (or is about to
+    // grow by) more than pack_limit and a descriptor is free, else the pack.
+    int spill(Inode& inode, std::uint64_t growing_by);
+    int pack_into(Inode& inode);
+    // The pack, made at first use; throws std::system_error if it cannot be.
+    std::shared_ptr<tempfile::Pack> pack();
+    std::uint64_t spill_free() const;
     // The best victim not busy, locked: from the heap's files, or (`from_store`) from the
     // RAM store's files that no handle holds.
     Inode* lock_victim(Inode& self, std::unique_lock<HandlerMutex>& lock, bool from_store);
@@ -164,6 +199,9 @@ class Storage {
     std::atomic<std::uint64_t> ram_ = 0;               // charged in RAM + reserved
     std::atomic<std::uint64_t> freed_since_trim_ = 0;  // freed, kept by malloc for reuse
     std::atomic<std::uint64_t> spilled_ = 0;           // files rolled over and not yet dropped
+
+    std::mutex pack_mutex_;  // making the pack
+    std::shared_ptr<tempfile::Pack> pack_;
 
     std::mutex candidates_mutex_;
     std::unordered_set<Inode*> candidates_;    // files with data in the heap

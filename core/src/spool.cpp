@@ -1,10 +1,11 @@
 #include "tempfile/spool.hpp"
 
-#include "create_unique.hpp"
+#include "file_io.hpp"
 #include "sys.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +21,11 @@
 
 namespace tempfile {
 namespace {
+
+using detail::open_anonymous;
+using detail::read_file;
+using detail::try_fallocate;
+using detail::write_file;
 
 constexpr std::uint64_t max_offset = std::numeric_limits<off_t>::max();
 constexpr std::uint64_t chunk_size = Spool::chunk_size;
@@ -49,44 +55,13 @@ void check_memory(std::uint64_t length, std::uint64_t held) {
     if (length > held && length - held > ram) throw_errno(ENOMEM, "spool allocate");
 }
 
-std::size_t read_file(int fd, std::span<std::byte> buf, std::uint64_t offset) {
-    if (offset > max_offset) return 0;
-    const auto want =
-        static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), max_offset - offset));
-    std::size_t done = 0;
-    while (done < want) {
-        const ssize_t n =
-            ::pread(fd, buf.data() + done, want - done, static_cast<off_t>(offset + done));
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            throw_errno(errno, "spool pread");
-        }
-        if (n == 0) break;
-        done += static_cast<std::size_t>(n);
-    }
-    return done;
-}
-
-void write_file(int fd, const std::byte* data, std::size_t length, std::uint64_t offset) {
-    std::size_t done = 0;
-    while (done < length) {
-        const ssize_t n =
-            ::pwrite(fd, data + done, length - done, static_cast<off_t>(offset + done));
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            throw_errno(errno, "spool pwrite");
-        }
-        // No progress and no error: the loop would spin forever.
-        if (n == 0) throw_errno(EIO, "spool pwrite");
-        done += static_cast<std::size_t>(n);
-    }
-}
-
-int try_fallocate(int fd, int mode, std::uint64_t offset, std::uint64_t length) {
-    while (::fallocate(fd, mode, static_cast<off_t>(offset), static_cast<off_t>(length)) != 0) {
-        if (errno != EINTR) return errno;
-    }
-    return 0;
+// A packed allocation past the pack filesystem's free space can only end in ENOSPC: say
+// so before taking a slot per chunk.
+void check_disk(int fd, std::uint64_t length, std::uint64_t held) {
+    struct statvfs st {};
+    if (::fstatvfs(fd, &st) != 0) return;
+    const std::uint64_t free = static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
+    if (length > held && length - held > free) throw_errno(ENOSPC, "spool allocate");
 }
 
 void fallocate_file(int fd, int mode, std::uint64_t offset, std::uint64_t length) {
@@ -100,27 +75,6 @@ std::optional<std::uint64_t> seek_file(int fd, std::uint64_t offset, int whence)
     if (pos >= 0) return static_cast<std::uint64_t>(pos);
     if (errno == ENXIO) return std::nullopt;
     throw_errno(errno, "spool lseek");
-}
-
-// An unnamed file in `dirfd`: O_TMPFILE, else a fresh random name unlinked at once.
-FileDescriptor open_anonymous(int dirfd) {
-    int fd;
-    do {
-        fd = ::openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    } while (fd < 0 && errno == EINTR);
-    if (fd >= 0) return FileDescriptor(fd);
-    // The file system or kernel lacks O_TMPFILE; anything else is a real failure.
-    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
-        throw_errno(errno, "spool rollover: open O_TMPFILE");
-    }
-    FileDescriptor file;
-    // An empty directory path leaves the candidate a bare name, taken relative to dirfd.
-    const auto name = detail::create_unique({}, "tmp", "", [&](const std::filesystem::path& path) {
-        file = sys::open_at(dirfd, path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                            0600);
-    });
-    if (::unlinkat(dirfd, name.c_str(), 0) != 0) throw_errno(errno, "spool rollover: unlink");
-    return file;
 }
 
 // Calls fn(bytes, offset) for the data of the file `fd` below `size`, a chunk at most at a
@@ -165,20 +119,37 @@ void zero_outside(std::byte* p, std::size_t from, std::size_t to, std::size_t ke
 Spool::Spool(Spool&& other) noexcept
     : chunks_(std::move(other.chunks_)),
       size_(std::exchange(other.size_, 0)),
-      ram_bytes_(std::exchange(other.ram_bytes_, 0)),
-      file_(std::move(other.file_)) {
+      chunk_bytes_(std::exchange(other.chunk_bytes_, 0)),
+      file_(std::move(other.file_)),
+      pack_(std::move(other.pack_)) {
     other.chunks_.clear();
 }
 
 Spool& Spool::operator=(Spool&& other) noexcept {
     if (this != &other) {
+        release_slots();
         chunks_ = std::move(other.chunks_);
         other.chunks_.clear();
         size_ = std::exchange(other.size_, 0);
-        ram_bytes_ = std::exchange(other.ram_bytes_, 0);
+        chunk_bytes_ = std::exchange(other.chunk_bytes_, 0);
         file_ = std::move(other.file_);
+        pack_ = std::move(other.pack_);
     }
     return *this;
+}
+
+void Spool::release_slots() noexcept {
+    if (!pack_) return;
+    for (const auto& [index, chunk] : chunks_) pack_->release(chunk.slot);
+    chunks_.clear();
+    chunk_bytes_ = 0;
+    pack_.reset();
+}
+
+Spool::ChunkMap::iterator Spool::erase_chunk(ChunkMap::iterator it) noexcept {
+    chunk_bytes_ -= it->second.capacity;
+    if (pack_) pack_->release(it->second.slot);
+    return chunks_.erase(it);
 }
 
 Spool::ChunkMap::iterator Spool::reserve_chunk(ChunkMap::iterator pos, std::uint64_t index,
@@ -194,18 +165,35 @@ Spool::ChunkMap::iterator Spool::reserve_chunk(ChunkMap::iterator pos, std::uint
         const auto prev = std::prev(pos);
         if (prev->first + 1 == index && prev->second.capacity == chunk_size) capacity = chunk_size;
     }
-    auto data = allocate_bytes(capacity);
-    if (old != 0) std::memcpy(data.get(), pos->second.data.get(), old);
-    zero_outside(data.get(), old, capacity, write_begin, write_end);
+    Chunk grown;
+    grown.capacity = capacity;
+    if (pack_) {
+        // The slot past the old capacity reads as zeros already; only an allocation (no
+        // write to follow) asks the disk for blocks now.
+        grown.slot = exists ? pos->second.slot : pack_->acquire();
+        if (write_begin == write_end) {
+            try {
+                pack_->allocate(grown.slot, old, capacity);
+            } catch (...) {
+                if (!exists) pack_->release(grown.slot);
+                throw;
+            }
+        }
+    } else {
+        grown.data = allocate_bytes(capacity);
+        if (old != 0) std::memcpy(grown.data.get(), pos->second.data.get(), old);
+        zero_outside(grown.data.get(), old, capacity, write_begin, write_end);
+    }
     if (!exists) {
         try {
             pos = chunks_.emplace_hint(pos, index, Chunk{});
         } catch (const std::bad_alloc&) {
+            if (pack_) pack_->release(grown.slot);
             throw_errno(ENOMEM, "spool");
         }
     }
-    pos->second = Chunk{std::move(data), capacity};
-    ram_bytes_ += capacity - old;
+    pos->second = std::move(grown);
+    chunk_bytes_ += capacity - old;
     return pos;
 }
 
@@ -225,25 +213,26 @@ Spool::ChunkMap::iterator Spool::reserve_range(std::uint64_t offset, std::uint64
         return reserve_chunk(pos, first, e, writing ? b : e, e);
     }
     // Chunks created here are removed again if a later one fails: a failed call leaves
-    // neither data nor memory behind.
+    // neither data nor memory behind. The list is sized before the first chunk so that
+    // growing it cannot fail half way; callers checked the range against their limits
+    // (the machine's memory, the disk, the data passed) before.
     std::vector<std::uint64_t> created;
-    auto result = chunks_.end();
     try {
         created.reserve(last - first + 1);
+    } catch (const std::bad_alloc&) {
+        throw_errno(ENOMEM, "spool");
+    }
+    auto result = chunks_.end();
+    try {
         for (std::uint64_t index = first; index <= last; ++index, ++pos) {
             const auto [b, e] = in_chunk(index);
             if (pos == chunks_.end() || pos->first != index) created.push_back(index);
             pos = reserve_chunk(pos, index, e, writing ? b : e, e);
             if (index == first) result = pos;
         }
-    } catch (const std::bad_alloc&) {
-        throw_errno(ENOMEM, "spool");
     } catch (...) {
         for (const std::uint64_t index : created) {
-            if (const auto it = chunks_.find(index); it != chunks_.end()) {
-                ram_bytes_ -= it->second.capacity;
-                chunks_.erase(it);
-            }
+            if (const auto it = chunks_.find(index); it != chunks_.end()) erase_chunk(it);
         }
         throw;
     }
@@ -262,43 +251,54 @@ void Spool::clear_range(std::uint64_t offset, std::uint64_t end) {
         const std::size_t stored =
             size_ > start ? std::min<std::uint64_t>(size_ - start, chunk.capacity) : 0;
         if (b == 0 && e >= stored) {
-            ram_bytes_ -= chunk.capacity;
-            it = chunks_.erase(it);
+            it = erase_chunk(it);
             continue;
         }
-        if (e > b) std::memset(chunk.data.get() + b, 0, e - b);
+        if (e > b) {
+            if (pack_)
+                pack_->zero(chunk.slot, b, e);
+            else
+                std::memset(chunk.data.get() + b, 0, e - b);
+        }
         ++it;
     }
 }
 
 // Frees what lies at or past `size` and zeroes the rest of the chunk it ends in, moving
-// that chunk to a smaller allocation when it would hold less than half of it.
-void Spool::shrink_ram(std::uint64_t size) {
-    auto it = chunks_.lower_bound((size + chunk_size - 1) / chunk_size);
-    while (it != chunks_.end()) {
-        ram_bytes_ -= it->second.capacity;
-        it = chunks_.erase(it);
-    }
+// that chunk to a smaller allocation when it would hold less than half of it. The one
+// step that can fail (a packed chunk's hole punch) comes first, so failing changes
+// nothing.
+void Spool::shrink_chunks(std::uint64_t size) {
     const std::size_t keep = size % chunk_size;
-    if (keep == 0) return;
-    it = chunks_.find(size / chunk_size);
-    if (it == chunks_.end()) return;
-    Chunk& chunk = it->second;
-    if (keep >= chunk.capacity) return;
-    const std::size_t capacity = std::max(std::bit_ceil(keep), min_capacity);
-    if (capacity < chunk.capacity) {
-        try {
-            auto data = std::make_unique_for_overwrite<std::byte[]>(capacity);
-            std::memcpy(data.get(), chunk.data.get(), keep);
-            std::memset(data.get() + keep, 0, capacity - keep);
-            ram_bytes_ -= chunk.capacity - capacity;
-            chunk = Chunk{std::move(data), capacity};
-            return;
-        } catch (const std::bad_alloc&) {
-            // Keeping the larger allocation is correct, only less lean.
+    const auto partial = keep == 0 ? chunks_.end() : chunks_.find(size / chunk_size);
+    if (partial != chunks_.end() && keep < partial->second.capacity) {
+        Chunk& chunk = partial->second;
+        const std::size_t capacity = std::max(std::bit_ceil(keep), min_capacity);
+        if (pack_) {
+            pack_->zero(chunk.slot, keep, chunk.capacity);
+            chunk_bytes_ -= chunk.capacity - capacity;
+            chunk.capacity = capacity;
+        } else {
+            std::unique_ptr<std::byte[]> data;
+            if (capacity < chunk.capacity) {
+                try {
+                    data = std::make_unique_for_overwrite<std::byte[]>(capacity);
+                } catch (const std::bad_alloc&) {
+                    // Keeping the larger allocation is correct, only less lean.
+                }
+            }
+            if (data) {
+                std::memcpy(data.get(), chunk.data.get(), keep);
+                std::memset(data.get() + keep, 0, capacity - keep);
+                chunk_bytes_ -= chunk.capacity - capacity;
+                chunk = Chunk{std::move(data), capacity};
+            } else {
+                std::memset(chunk.data.get() + keep, 0, chunk.capacity - keep);
+            }
         }
     }
-    std::memset(chunk.data.get() + keep, 0, chunk.capacity - keep);
+    for (auto it = chunks_.lower_bound((size + chunk_size - 1) / chunk_size); it != chunks_.end();)
+        it = erase_chunk(it);
 }
 
 std::size_t Spool::pread(std::span<std::byte> buf, std::uint64_t offset) const {
@@ -316,7 +316,10 @@ std::size_t Spool::pread(std::span<std::byte> buf, std::uint64_t offset) const {
             const Chunk& chunk = it->second;
             if (in < chunk.capacity) {
                 copied = std::min(piece, chunk.capacity - in);
-                std::memcpy(out, chunk.data.get() + in, copied);
+                if (pack_)
+                    pack_->read(chunk.slot, in, {out, copied});
+                else
+                    std::memcpy(out, chunk.data.get() + in, copied);
             }
             // Stepping the tree costs a walk; the last piece needs no next chunk.
             if (done + piece < n) ++it;
@@ -347,13 +350,26 @@ std::size_t Spool::pwrite(std::span<const std::byte> data, std::uint64_t offset)
         return data.size();
     }
     auto it = reserve_range(offset, end, true);
-    for (std::size_t done = 0;;) {
-        const std::size_t in = (offset + done) % chunk_size;
-        const std::size_t piece = std::min(data.size() - done, chunk_size - in);
-        std::memcpy(it->second.data.get() + in, data.data() + done, piece);
-        done += piece;
-        if (done == data.size()) break;
-        ++it;
+    try {
+        for (std::size_t done = 0;;) {
+            const std::size_t in = (offset + done) % chunk_size;
+            const std::size_t piece = std::min(data.size() - done, chunk_size - in);
+            if (pack_)
+                pack_->write(it->second.slot, in, data.subspan(done, piece));
+            else
+                std::memcpy(it->second.data.get() + in, data.data() + done, piece);
+            done += piece;
+            if (done == data.size()) break;
+            ++it;
+        }
+    } catch (...) {
+        // Only a packed write fails here: what it left past the end of file goes, so
+        // that stored bytes past size_ stay zeros.
+        try {
+            if (end > size_) clear_range(std::max(offset, size_), end);
+        } catch (const std::system_error&) {
+        }
+        throw;
     }
     size_ = std::max(size_, end);
     return data.size();
@@ -364,7 +380,7 @@ void Spool::truncate(std::uint64_t size) {
     if (file_) {
         sys::truncate(file_.get(), size);
     } else if (size < size_) {
-        shrink_ram(size);
+        shrink_chunks(size);
     }
     // Growing in RAM needs no work: stored bytes past the old end are zeros.
     size_ = size;
@@ -376,7 +392,11 @@ void Spool::allocate(std::uint64_t offset, std::uint64_t length, bool keep_size)
     if (file_) {
         fallocate_file(file_.get(), keep_size ? FALLOC_FL_KEEP_SIZE : 0, offset, length);
     } else {
-        check_memory(length, ram_bytes_);
+        // Limits first: the chunks made below are real memory or disk blocks.
+        if (pack_)
+            check_disk(pack_->fd(), length, chunk_bytes_);
+        else
+            check_memory(length, chunk_bytes_);
         reserve_range(offset, end, false);
     }
     if (!keep_size) size_ = std::max(size_, end);
@@ -406,8 +426,8 @@ void Spool::zero_range(std::uint64_t offset, std::uint64_t length, bool keep_siz
             throw_errno(err, "spool fallocate");
         }
     } else {
-        // In RAM a hole already reads as zeros and costs nothing, so zeroing never
-        // allocates (and cannot fail with ENOMEM).
+        // In RAM (and packed) a hole already reads as zeros and costs nothing, so zeroing
+        // never allocates (and cannot fail with ENOMEM).
         clear_range(offset, end);
     }
     if (!keep_size) size_ = std::max(size_, end);
@@ -438,25 +458,24 @@ std::span<const std::byte, Spool::chunk_size> Spool::zeros() {
     return std::span<const std::byte, chunk_size>(page);
 }
 
-std::uint64_t Spool::ram_growth(std::uint64_t offset, std::uint64_t length) const {
-    if (rolled() || length == 0) return 0;
+std::uint64_t Spool::growth(std::uint64_t offset, std::uint64_t length) const {
+    if (file_ || length == 0) return 0;
+    if (offset > max_offset || length > max_offset - offset) return 0;  // refused anyway
     const std::uint64_t end = offset + length;
     const std::uint64_t first = offset / chunk_size;
     const std::uint64_t last = (end - 1) / chunk_size;
-    std::uint64_t growth = 0;
+    const auto last_end = static_cast<std::size_t>(end - last * chunk_size);
     // Mirrors reserve_range(): every chunk but the last is filled to chunk_size; a chunk
-    // right after a full one is taken whole.
+    // right after a full one is taken whole. Runs of absent chunks are counted, not
+    // walked: only the chunks present cost a step each.
+    std::uint64_t growth = 0;
     bool previous_full = false;
     auto pos = chunks_.lower_bound(first);
     if (pos != chunks_.begin()) {
         const auto prev = std::prev(pos);
         previous_full = prev->first + 1 == first && prev->second.capacity == chunk_size;
     }
-    for (std::uint64_t index = first; index <= last; ++index) {
-        const std::size_t e = index == last ? end - index * chunk_size : chunk_size;
-        while (pos != chunks_.end() && pos->first < index) ++pos;
-        const std::size_t old =
-            pos != chunks_.end() && pos->first == index ? pos->second.capacity : 0;
+    const auto grown = [&](std::size_t old, std::size_t e) {
         std::size_t capacity = old;
         if (old < e) {
             capacity =
@@ -464,30 +483,123 @@ std::uint64_t Spool::ram_growth(std::uint64_t offset, std::uint64_t length) cons
             growth += capacity - old;
         }
         previous_full = capacity == chunk_size;
+    };
+    for (std::uint64_t index = first; index <= last;) {
+        if (pos != chunks_.end() && pos->first == index) {
+            grown(pos->second.capacity, index == last ? last_end : chunk_size);
+            ++pos;
+            ++index;
+            continue;
+        }
+        // Absent chunks up to the next present one (or past the last): all but the last
+        // chunk of the range become full.
+        const std::uint64_t next =
+            pos != chunks_.end() && pos->first <= last ? pos->first : last + 1;
+        const std::uint64_t whole = next - index - (next > last ? 1 : 0);
+        if (whole > 0) {
+            growth += whole * chunk_size;
+            previous_full = true;
+            index += whole;
+        }
+        if (index == last && next > last) {
+            grown(0, last_end);
+            ++index;
+        }
     }
     return growth;
 }
 
+template <typename Fn>
+void Spool::for_each_chunk(Fn&& fn) const {
+    std::unique_ptr<std::byte[]> buffer;
+    for (const auto& [index, chunk] : chunks_) {
+        const std::uint64_t start = index * chunk_size;
+        if (start >= size_) break;
+        const auto n =
+            static_cast<std::size_t>(std::min<std::uint64_t>(chunk.capacity, size_ - start));
+        if (!pack_) {
+            fn(std::span<const std::byte>(chunk.data.get(), n), start);
+            continue;
+        }
+        if (!buffer) buffer = allocate_bytes(chunk_size);
+        pack_->read(chunk.slot, 0, {buffer.get(), n});
+        fn(std::span<const std::byte>(buffer.get(), n), start);
+    }
+}
+
 void Spool::unroll() {
-    if (!file_) return;
+    if (in_ram()) return;
     Spool ram;
-    for_each_data(file_.get(), size_, [&](std::span<const std::byte> bytes, std::uint64_t at) {
-        ram.pwrite(bytes, at);
-    });
-    ram.truncate(size_);
+    if (pack_) {
+        // Chunk by chunk, capacities kept: the RAM footprint is what the slots held.
+        for (const auto& [index, chunk] : chunks_) {
+            Chunk copy{allocate_bytes(chunk.capacity), chunk.capacity, 0};
+            pack_->read(chunk.slot, 0, {copy.data.get(), chunk.capacity});
+            try {
+                ram.chunks_.emplace_hint(ram.chunks_.end(), index, std::move(copy));
+            } catch (const std::bad_alloc&) {
+                throw_errno(ENOMEM, "spool unroll");
+            }
+            ram.chunk_bytes_ += chunk.capacity;
+        }
+        ram.size_ = size_;
+    } else {
+        for_each_data(file_.get(), size_, [&](std::span<const std::byte> bytes, std::uint64_t at) {
+            ram.pwrite(bytes, at);
+        });
+        ram.truncate(size_);
+    }
     *this = std::move(ram);
 }
 
+void Spool::pack(std::shared_ptr<Pack> pack) {
+    if (rolled()) return;
+    // Slots are taken and written first; the chunks change only once all are on disk.
+    std::vector<Pack::Slot> slots;
+    try {
+        slots.reserve(chunks_.size());
+    } catch (const std::bad_alloc&) {
+        throw_errno(ENOMEM, "spool pack");
+    }
+    try {
+        for (const auto& [index, chunk] : chunks_) {
+            slots.push_back(pack->acquire());
+            const std::uint64_t start = index * chunk_size;
+            if (start < size_) {
+                const auto n = static_cast<std::size_t>(
+                    std::min<std::uint64_t>(chunk.capacity, size_ - start));
+                pack->write(slots.back(), 0, {chunk.data.get(), n});
+            }
+        }
+    } catch (...) {
+        for (const Pack::Slot slot : slots) pack->release(slot);
+        throw;
+    }
+    auto slot = slots.begin();
+    for (auto& [index, chunk] : chunks_) {
+        chunk.data.reset();
+        chunk.slot = *slot++;
+    }
+    pack_ = std::move(pack);
+}
+
 void Spool::move_to(int dirfd) {
-    if (!file_) {
+    if (in_ram()) {
         rollover(dirfd);
         return;
     }
     FileDescriptor target = open_anonymous(dirfd);
     if (size_ > 0) sys::truncate(target.get(), size_);
-    for_each_data(file_.get(), size_, [&](std::span<const std::byte> bytes, std::uint64_t at) {
-        write_file(target.get(), bytes.data(), bytes.size(), at);
-    });
+    if (pack_) {
+        for_each_chunk([&](std::span<const std::byte> bytes, std::uint64_t at) {
+            write_file(target.get(), bytes.data(), bytes.size(), at);
+        });
+        release_slots();
+    } else {
+        for_each_data(file_.get(), size_, [&](std::span<const std::byte> bytes, std::uint64_t at) {
+            write_file(target.get(), bytes.data(), bytes.size(), at);
+        });
+    }
     file_ = std::move(target);
 }
 
@@ -496,7 +608,7 @@ void Spool::sync_size() {
 }
 
 std::uint64_t Spool::allocated_bytes() const {
-    if (!file_) return ram_bytes_;
+    if (!file_) return chunk_bytes_;
     return static_cast<std::uint64_t>(sys::status(file_.get()).st_blocks) * 512;
 }
 
@@ -506,22 +618,18 @@ void Spool::copy_to(int fd) const {
     // flushes the file to disk at every close (auto_da_alloc).
     if (size_ == 0) return;
     sys::truncate(fd, size_);
-    for (const auto& [index, chunk] : chunks_) {
-        const std::uint64_t start = index * chunk_size;
-        if (start >= size_) break;
-        const auto n =
-            static_cast<std::size_t>(std::min<std::uint64_t>(chunk.capacity, size_ - start));
-        write_file(fd, chunk.data.get(), n, start);
-    }
+    for_each_chunk([&](std::span<const std::byte> bytes, std::uint64_t at) {
+        write_file(fd, bytes.data(), bytes.size(), at);
+    });
 }
 
 void Spool::rollover(int dirfd) {
-    if (file_) return;
+    if (rolled()) return;
     rollover(open_anonymous(dirfd));
 }
 
 void Spool::rollover(FileDescriptor file) {
-    if (file_) return;
+    if (rolled()) return;
     try {
         copy_to(file.get());
     } catch (const std::system_error&) {
@@ -532,7 +640,7 @@ void Spool::rollover(FileDescriptor file) {
     }
     file_ = std::move(file);
     chunks_.clear();
-    ram_bytes_ = 0;
+    chunk_bytes_ = 0;
 }
 
 }  // namespace tempfile

@@ -576,7 +576,10 @@ TEST_CASE("empty files go to disk for passthrough within half the descriptor all
     CHECK(f.storage.place_for_passthrough(c) == ENOSPC);  // the other half is for rollover
     CHECK_FALSE(c.data.rolled());
     CHECK(f.write(c, "data", 0).err == 0);
-    CHECK(f.storage.rollover(c) == 0);  // rollover may still use it
+    CHECK(f.storage.rollover(c) == 0);  // a small file rolls over into the pack
+    CHECK(c.data.packed());
+    CHECK(c.data.fd() == -1);  // no descriptor of its own
+    CHECK(f.read(c, 0, 10) == "data");
 
     // Emptied, a spilled file returns to RAM and gives its descriptor back.
     CHECK(f.write(a, "abc", 0).err == 0);
@@ -584,11 +587,16 @@ TEST_CASE("empty files go to disk for passthrough within half the descriptor all
     CHECK_FALSE(a.data.rolled());
     CHECK(a.data.size() == 0);
     Inode& d = f.new_file();
-    CHECK(f.storage.place_for_passthrough(d) == ENOSPC);  // b and c still hold theirs
+    Inode& e = f.new_file();
+    CHECK(f.storage.place_for_passthrough(d) == 0);  // a gave its back, c holds none
+    CHECK(f.storage.place_for_passthrough(e) == ENOSPC);  // b and d hold theirs
     CHECK(f.storage.truncate(b, 0) == 0);
-    CHECK(f.storage.place_for_passthrough(d) == 0);
-    CHECK(f.write(d, "x", 0).err == 0);
-    CHECK(f.storage.place_for_passthrough(d) == EINVAL);  // not empty
+    CHECK(f.storage.place_for_passthrough(e) == 0);
+    CHECK(f.write(e, "x", 0).err == 0);
+    CHECK(f.storage.place_for_passthrough(e) == EINVAL);  // not empty
+    // Emptied, a packed file returns to RAM too, its slots back in the pack.
+    CHECK(f.storage.truncate(c, 0) == 0);
+    CHECK_FALSE(c.data.rolled());
 }
 
 TEST_CASE("the RAM store takes new files, counts them as RAM, and keeps them") {
