@@ -261,6 +261,14 @@ void sp_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info*
     std::lock_guard lock(inode.mutex);
     fs.storage.note_use(inode);
     note_access(inode);
+    if (inode.data.packed()) {
+        // Packed data has no file of its own to splice from: the pieces are copied.
+        thread_local std::vector<std::byte> buffer;
+        buffer.resize(size);
+        const std::size_t got = inode.data.pread(buffer, static_cast<std::uint64_t>(off));
+        fuse_reply_buf(req, reinterpret_cast<const char*>(buffer.data()), got);
+        return;
+    }
     if (inode.data.rolled()) {
         fuse_bufvec data{};
         data.count = 1;

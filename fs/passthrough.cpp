@@ -86,6 +86,7 @@ std::int32_t begin_handle(Filesystem& fs, Inode& inode, bool writing, uid_t open
         return inode.backing_id;
     }
     if (inode.handles > 1 || !fs.passthrough.available() || has_privileges(inode)) return 0;
+    if (inode.data.packed()) return 0;  // no file of its own to hand the kernel
     if (!inode.data.rolled()) {
         // Data in RAM stays there; an empty file costs nothing to move.
         if (!writing || inode.data.size() != 0) return 0;
