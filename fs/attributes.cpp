@@ -1,5 +1,7 @@
 #include "attributes.hpp"
 
+#include <linux/capability.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <memory>
@@ -7,6 +9,7 @@
 
 #include "clock.hpp"
 #include "passthrough.hpp"
+#include "xattrs.hpp"
 
 namespace spoolfs {
 namespace {
@@ -20,13 +23,16 @@ bool before(const timespec& a, const timespec& b) {
 
 }  // namespace
 
-void kill_privileges_locked(Inode& inode) {
-    if (!inode.is_reg()) return;
+bool kill_privileges_locked(Filesystem& fs, Inode& inode) {
+    if (!inode.is_reg()) return false;
     mode_t killed = inode.mode & ~S_ISUID;
     if (killed & S_IXGRP) killed &= ~S_ISGID;
-    bool changed = killed != inode.mode || inode.xattrs.erase("security.capability") > 0;
+    bool changed = erase_xattr_locked(fs, inode, "security.capability") || killed != inode.mode;
     inode.mode = killed;
-    if (changed) inode.ctime = now();
+    if (!changed) return false;
+    inode.ctime = now();
+    fs.notifier.invalidate_attributes(inode.ino);
+    return true;
 }
 
 struct stat stat_of(Inode& inode) {
@@ -84,7 +90,7 @@ int set_attributes(Filesystem& fs, Inode& inode, const struct stat& attr, int to
     // A chown drops the privileges of the file (with FUSE_HANDLE_KILLPRIV_V2 the
     // kernel leaves that to us), unless the same call sets the mode.
     if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) && !(to_set & FUSE_SET_ATTR_MODE))
-        kill_privileges_locked(inode);
+        kill_privileges_locked(fs, inode);
     if (to_set & FUSE_SET_ATTR_MODE) inode.mode = inode.type | (attr.st_mode & 07777);
     if (to_set & FUSE_SET_ATTR_UID) inode.uid = attr.st_uid;
     if (to_set & FUSE_SET_ATTR_GID) inode.gid = attr.st_gid;
@@ -114,9 +120,29 @@ void note_modification(Inode& inode) {
     inode.mtime = inode.ctime = now();
 }
 
-void kill_privileges(Inode& inode) {
+int clear_privileges_on_request(Filesystem& fs, Inode& inode, const Requester& requester) {
+    uid_t owner;
+    gid_t group;
+    mode_t mode;
+    {
+        std::lock_guard lock(inode.mutex);
+        owner = inode.uid;
+        group = inode.gid;
+        mode = inode.mode;
+    }
+    if (!inode.is_reg() || !(mode & (S_ISUID | S_ISGID))) return 0;
+    // /proc is read only for a stranger, and never under the inode's mutex.
+    bool allowed = requester.uid == owner || (mode & S_IWOTH) ||
+                   ((mode & S_IWGRP) && in_group(requester, group)) ||
+                   has_capability(requester.pid, requester.uid, CAP_FOWNER);
+    if (!allowed) return EPERM;
+    kill_privileges(fs, inode);
+    return 0;
+}
+
+bool kill_privileges(Filesystem& fs, Inode& inode) {
     std::lock_guard lock(inode.mutex);
-    kill_privileges_locked(inode);
+    return kill_privileges_locked(fs, inode);
 }
 
 void release_handle(Filesystem& fs, Handle& handle) {

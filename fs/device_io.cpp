@@ -39,7 +39,7 @@ void forget(Filesystem& fs, fuse_ino_t ino, std::uint64_t& nlookup) {
 }
 
 void kill_privileges_of(Filesystem& fs, fuse_ino_t ino) {
-    if (InodePtr inode = fs.tree.find(ino)) kill_privileges(*inode);
+    if (InodePtr inode = fs.tree.find(ino)) kill_privileges(fs, *inode);
 }
 
 void apply_in_order(Filesystem& fs, fuse_in_header* header, ssize_t n) {
@@ -74,7 +74,7 @@ void apply_in_order(Filesystem& fs, fuse_in_header* header, ssize_t n) {
         case FUSE_WRITE:
             if (auto* in = body_of<fuse_write_in>(header, n);
                 in && (in->write_flags & FUSE_WRITE_KILL_SUIDGID))
-                kill_privileges(*reinterpret_cast<Handle*>(in->fh)->inode);
+                kill_privileges(fs, *reinterpret_cast<Handle*>(in->fh)->inode);
             break;
         case FUSE_SETATTR:
             if (auto* in = body_of<fuse_setattr_in>(header, n);

@@ -2,6 +2,8 @@
 
 #include <sys/resource.h>
 
+#include "xattrs.hpp"
+
 namespace spoolfs {
 namespace {
 
@@ -26,6 +28,7 @@ Filesystem::Filesystem(const Options& options, tempfile::FileDescriptor spill_di
           .on_free =
               [this](Inode& inode) {
                   if (inode.is_reg()) storage.drop(inode);
+                  release_xattrs(*this, inode);
               },
       }),
       storage(Storage::Config{

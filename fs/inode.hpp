@@ -69,6 +69,8 @@ struct Inode {
     timespec atime{}, mtime{}, ctime{};
     std::string symlink_target;
     std::map<std::string, std::string, std::less<>> xattrs;
+    std::uint64_t xattr_bytes = 0;  // what the xattrs are charged (xattrs.hpp)
+    std::size_t xattr_names = 0;    // their names' length as listxattr(2) returns them
     tempfile::Spool data;  // regular files only
     // What the Storage counts for `data`: all of it (size=), the part in RAM (ram=), and
     // what it holds in the RAM store (storage.hpp).

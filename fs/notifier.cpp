@@ -55,6 +55,10 @@ void Notifier::run(std::stop_token stop) {
     }
 }
 
+void Notifier::invalidate_attributes(Ino ino) {
+    if (session_) fuse_lowlevel_notify_inval_inode(session_, ino, -1, 0);
+}
+
 void Notifier::stop() {
     if (!thread_.joinable() || thread_.get_stop_token().stop_requested()) return;
     thread_.request_stop();

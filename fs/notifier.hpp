@@ -42,6 +42,12 @@ class Notifier {
     // keeps it from deadlocking on a directory lock held by a process waiting for us.
     bool wait(std::uint64_t ticket, std::chrono::milliseconds timeout);
 
+    // Makes the kernel drop the attributes it caches for `ino` (mode, owner, times) at
+    // once, before the caller replies. Safe from a request handler, unlike the notices
+    // above: for attributes alone the kernel takes no lock a requester may hold (it only
+    // bumps the inode's attribute version). ENOENT (not cached) is fine.
+    void invalidate_attributes(Ino ino);
+
     // Stops sending. Call before the session's device is closed: once it returns, the
     // thread writes nothing more to the device.
     void stop();

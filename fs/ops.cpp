@@ -31,6 +31,11 @@ Caller caller_of(fuse_req_t req) {
     return {ctx->uid, ctx->gid};
 }
 
+Requester requester_of(fuse_req_t req) {
+    const fuse_ctx* ctx = fuse_req_ctx(req);
+    return {ctx->uid, ctx->gid, ctx->pid};
+}
+
 // The inode `ino`, or nullptr once ENOENT is replied.
 InodePtr find_or_reply(fuse_req_t req, fuse_ino_t ino) {
     InodePtr inode = fs_of(req).tree.find(ino);
@@ -116,7 +121,8 @@ void sp_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
         fuse_reply_err(req, ENOENT);
         return;
     }
-    int err = set_attributes(fs, *inode, *attr, to_set);
+    int err = to_set == 0 ? clear_privileges_on_request(fs, *inode, requester_of(req))
+                          : set_attributes(fs, *inode, *attr, to_set);
     if (err) {
         fuse_reply_err(req, err);
         return;
@@ -184,7 +190,8 @@ void sp_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
 
 void sp_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
                const char* newname, unsigned int flags) {
-    fuse_reply_err(req, fs_of(req).tree.rename(parent, name, newparent, newname, flags));
+    fuse_reply_err(req,
+                   fs_of(req).tree.rename(parent, name, newparent, newname, flags, caller_of(req)));
 }
 
 void sp_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
@@ -414,7 +421,9 @@ void sp_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* v
                  int flags) {
     Filesystem& fs = fs_of(req);
     InodePtr inode = fs.tree.find(ino);
-    fuse_reply_err(req, inode ? set_xattr(fs, *inode, name, {value, size}, flags) : ENOENT);
+    fuse_reply_err(req,
+                   inode ? set_xattr(fs, *inode, name, {value, size}, flags, requester_of(req))
+                         : ENOENT);
 }
 
 void sp_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
@@ -435,7 +444,7 @@ void sp_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) 
 void sp_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
     InodePtr inode = find_or_reply(req, ino);
     if (!inode) return;
-    std::string names = list_xattrs(*inode);
+    std::string names = list_xattrs(*inode, requester_of(req));
     if (size == 0)
         fuse_reply_xattr(req, names.size());
     else if (names.size() > size)
@@ -447,7 +456,7 @@ void sp_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 void sp_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
     Filesystem& fs = fs_of(req);
     InodePtr inode = fs.tree.find(ino);
-    fuse_reply_err(req, inode ? remove_xattr(fs, *inode, name) : ENOENT);
+    fuse_reply_err(req, inode ? remove_xattr(fs, *inode, name, requester_of(req)) : ENOENT);
 }
 
 void sp_fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, off_t length,

@@ -82,7 +82,7 @@ void Passthrough::close_backing(std::int32_t id) {
 std::int32_t begin_handle(Filesystem& fs, Inode& inode, bool writing, uid_t opener) {
     ++inode.handles;
     if (inode.backing_id) {
-        if (writing && opener != 0 && opener != inode.uid) kill_privileges_locked(inode);
+        if (writing && opener != 0 && opener != inode.uid) kill_privileges_locked(fs, inode);
         return inode.backing_id;
     }
     if (inode.handles > 1 || !fs.passthrough.available() || has_privileges(inode)) return 0;

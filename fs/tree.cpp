@@ -251,9 +251,10 @@ bool Tree::is_ancestor(Ino ancestor, Ino ino) const {
 }
 
 int Tree::rename(Ino parent, std::string_view name, Ino new_parent, std::string_view new_name,
-                 unsigned flags) {
-    if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) return EINVAL;
-    if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE)) return EINVAL;
+                 unsigned flags, const Caller& caller) {
+    if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT)) return EINVAL;
+    if ((flags & RENAME_EXCHANGE) && (flags & (RENAME_NOREPLACE | RENAME_WHITEOUT))) return EINVAL;
+    const bool whiteout = flags & RENAME_WHITEOUT;
     if (int err = check_name(new_name)) return err;
     std::unique_lock lock(mutex_);
     int err;
@@ -279,6 +280,8 @@ int Tree::rename(Ino parent, std::string_view name, Ino new_parent, std::string_
     if ((flags & RENAME_EXCHANGE) && target->is_dir() && is_ancestor(target->ino, from_dir->ino))
         return EINVAL;
     if (target == &source) return 0;  // same inode: POSIX says do nothing
+    // The whiteout is one more inode, checked before anything changes.
+    if (whiteout && full()) return ENOSPC;
 
     timespec t = now();
     if (flags & RENAME_EXCHANGE) {
@@ -299,6 +302,12 @@ int Tree::rename(Ino parent, std::string_view name, Ino new_parent, std::string_
         remove_entry(*from_dir, name, source);
         add_entry(*to_dir, new_name, source);
         if (target) maybe_free(*target);
+        if (whiteout) {
+            auto mark = new_inode(S_IFCHR);  // mode 0, device 0/0: WHITEOUT_MODE, WHITEOUT_DEV
+            mark->uid = caller.uid;
+            mark->gid = caller.gid;
+            add_entry(*from_dir, name, *mark);
+        }
     }
     touch_ctime(source, t);
     touch_dir(*from_dir, t);

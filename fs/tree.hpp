@@ -81,9 +81,11 @@ class Tree {
     int unlink(Ino parent, std::string_view name);
     int rmdir(Ino parent, std::string_view name);
 
-    // renameat2(2): flags 0, RENAME_NOREPLACE or RENAME_EXCHANGE.
+    // renameat2(2): flags 0, RENAME_NOREPLACE or RENAME_EXCHANGE, each but the last with
+    // RENAME_WHITEOUT: an overlayfs whiteout (a character device 0/0, mode 0, owned by
+    // `caller`) then takes the old name, as on tmpfs.
     int rename(Ino parent, std::string_view name, Ino new_parent, std::string_view new_name,
-               unsigned flags);
+               unsigned flags, const Caller& caller = {});
 
     // Open handles. release() returns the names removed by a lifetime-close file's last
     // release, for the kernel's dentry cache.

@@ -1,5 +1,6 @@
 #include "xattrs.hpp"
 
+#include <linux/capability.h>
 #include <sys/xattr.h>
 
 #include <cerrno>
@@ -8,6 +9,7 @@
 #include <optional>
 
 #include "clock.hpp"
+#include "credentials.hpp"
 #include "stats.hpp"
 
 namespace spoolfs {
@@ -15,11 +17,19 @@ namespace {
 
 constexpr std::size_t xattr_name_max = 255;
 constexpr std::size_t xattr_size_max = 65536;
+constexpr std::size_t xattr_list_max = 65536;
+// What one attribute costs beyond its name and value: the map node and two strings.
+constexpr std::uint64_t entry_overhead = 128;
+
+std::uint64_t cost_of(std::string_view name, std::string_view value) {
+    return name.size() + value.size() + entry_overhead;
+}
 
 int check_name(std::string_view name) {
     if (name.size() > xattr_name_max) return ERANGE;
     for (std::string_view prefix : {"user.", "trusted.", "security."}) {
-        if (name.starts_with(prefix) && name.size() > prefix.size()) return 0;
+        // A namespace with no name in it: the VFS says EINVAL, as tmpfs gives.
+        if (name.starts_with(prefix)) return name.size() > prefix.size() ? 0 : EINVAL;
     }
     return EOPNOTSUPP;
 }
@@ -31,9 +41,20 @@ std::optional<Lifetime> parse_lifetime(std::string_view value) {
     return std::nullopt;
 }
 
+bool owns(const Inode& inode, const Requester& requester) {
+    uid_t owner;
+    {
+        std::lock_guard lock(inode.mutex);
+        owner = inode.uid;
+    }
+    return requester.uid == owner || has_capability(requester.pid, requester.uid, CAP_FOWNER);
+}
+
 // A regular file that becomes lifetime-close may have names the kernel caches for
 // long: have them expired before replying, so that the file's last close is seen at once.
-int change_lifetime(Filesystem& fs, Inode& inode, Lifetime lifetime) {
+int change_lifetime(Filesystem& fs, Inode& inode, Lifetime lifetime, const Requester& requester) {
+    if (!inode.is_reg() && !inode.is_dir()) return EINVAL;
+    if (!owns(inode, requester)) return EPERM;
     bool to_close =
         inode.is_reg() && lifetime == Lifetime::close && fs.tree.lifetime(inode) == Lifetime::mount;
     if (int err = fs.tree.set_lifetime(inode, lifetime)) return err;
@@ -45,31 +66,60 @@ int change_lifetime(Filesystem& fs, Inode& inode, Lifetime lifetime) {
     return 0;
 }
 
+bool is_statistic(std::string_view name) {
+    return name.starts_with(stats_xattr_prefix);
+}
+
 }  // namespace
 
 int set_xattr(Filesystem& fs, Inode& inode, std::string_view name, std::string_view value,
-              int flags) {
+              int flags, const Requester& requester) {
     if (name == lifetime_xattr) {
         auto lifetime = parse_lifetime(value);
         if (!lifetime) return EINVAL;
-        return change_lifetime(fs, inode, *lifetime);
+        return change_lifetime(fs, inode, *lifetime, requester);
     }
+    if (is_statistic(name)) return EPERM;
     if (int err = check_name(name)) return err;
     if (value.size() > xattr_size_max) return E2BIG;
     std::lock_guard lock(inode.mutex);
     auto it = inode.xattrs.find(name);
     if (it != inode.xattrs.end() && (flags & XATTR_CREATE)) return EEXIST;
     if (it == inode.xattrs.end() && (flags & XATTR_REPLACE)) return ENODATA;
-    if (it == inode.xattrs.end())
-        inode.xattrs.emplace(std::string(name), std::string(value));
-    else
-        it->second.assign(value);
+    if (it == inode.xattrs.end()) {
+        if (inode.xattr_names + name.size() + 1 > xattr_list_max) return ENOSPC;
+        std::uint64_t cost = cost_of(name, value);
+        if (int err = fs.storage.charge_metadata(cost)) return err;
+        try {
+            inode.xattrs.emplace(std::string(name), std::string(value));
+        } catch (...) {
+            fs.storage.release_metadata(cost);
+            throw;
+        }
+        inode.xattr_names += name.size() + 1;
+        inode.xattr_bytes += cost;
+    } else {
+        std::size_t old_size = it->second.size();
+        if (value.size() > old_size) {
+            if (int err = fs.storage.charge_metadata(value.size() - old_size)) return err;
+            try {
+                it->second.assign(value);
+            } catch (...) {
+                fs.storage.release_metadata(value.size() - old_size);
+                throw;
+            }
+        } else {
+            it->second.assign(value);
+            fs.storage.release_metadata(old_size - value.size());
+        }
+        inode.xattr_bytes = inode.xattr_bytes - old_size + value.size();
+    }
     inode.ctime = now();
     return 0;
 }
 
 int get_xattr(Filesystem& fs, Inode& inode, std::string_view name, std::string& value) {
-    if (inode.ino == FUSE_ROOT_ID && name.starts_with(stats_xattr_prefix)) {
+    if (inode.ino == FUSE_ROOT_ID && is_statistic(name)) {
         auto stat = stat_value(fs, name.substr(stats_xattr_prefix.size()));
         if (!stat) return ENODATA;
         value = std::to_string(*stat);
@@ -88,25 +138,50 @@ int get_xattr(Filesystem& fs, Inode& inode, std::string_view name, std::string& 
     return 0;
 }
 
-int remove_xattr(Filesystem& fs, Inode& inode, std::string_view name) {
-    if (name == lifetime_xattr) return change_lifetime(fs, inode, fs.default_lifetime);
+int remove_xattr(Filesystem& fs, Inode& inode, std::string_view name, const Requester& requester) {
+    if (name == lifetime_xattr) return change_lifetime(fs, inode, fs.default_lifetime, requester);
+    if (is_statistic(name)) return EPERM;
     if (int err = check_name(name)) return err;
     std::lock_guard lock(inode.mutex);
-    auto it = inode.xattrs.find(name);
-    if (it == inode.xattrs.end()) return ENODATA;
-    inode.xattrs.erase(it);
+    if (!erase_xattr_locked(fs, inode, name)) return ENODATA;
     inode.ctime = now();
     return 0;
 }
 
-std::string list_xattrs(Inode& inode) {
+std::string list_xattrs(Inode& inode, const Requester& requester) {
     std::string names;
+    bool has_trusted = false;
+    {
+        std::lock_guard lock(inode.mutex);
+        for (const auto& [name, value] : inode.xattrs) has_trusted |= name.starts_with("trusted.");
+    }
+    // Read /proc only when the answer matters, and never under the inode's mutex.
+    bool show_trusted = has_trusted && has_capability(requester.pid, requester.uid, CAP_SYS_ADMIN);
     std::lock_guard lock(inode.mutex);
     for (const auto& [name, value] : inode.xattrs) {
+        if (!show_trusted && name.starts_with("trusted.")) continue;
         names += name;
         names += '\0';
     }
     return names;
+}
+
+bool erase_xattr_locked(Filesystem& fs, Inode& inode, std::string_view name) {
+    auto it = inode.xattrs.find(name);
+    if (it == inode.xattrs.end()) return false;
+    std::uint64_t cost = cost_of(it->first, it->second);
+    inode.xattr_names -= it->first.size() + 1;
+    inode.xattr_bytes -= cost;
+    inode.xattrs.erase(it);
+    fs.storage.release_metadata(cost);
+    return true;
+}
+
+void release_xattrs(Filesystem& fs, Inode& inode) {
+    fs.storage.release_metadata(inode.xattr_bytes);
+    inode.xattr_bytes = 0;
+    inode.xattr_names = 0;
+    inode.xattrs.clear();
 }
 
 }  // namespace spoolfs

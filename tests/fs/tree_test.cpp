@@ -586,13 +586,47 @@ TEST_CASE("rename of files", "[tree][rename]") {
     SECTION("invalid flags: EINVAL") {
         f.file(b->ino, "dst");
         for (unsigned flags : {unsigned{RENAME_NOREPLACE | RENAME_EXCHANGE},
-                               unsigned{RENAME_WHITEOUT}, 1u << 5, 1u << 31}) {
+                               unsigned{RENAME_EXCHANGE | RENAME_WHITEOUT}, 1u << 5, 1u << 31}) {
             INFO("flags " << flags);
             CHECK(f.tree.rename(a->ino, "src", b->ino, "dst", flags) == EINVAL);
             CHECK(f.tree.rename(a->ino, "src", b->ino, "new", flags) == EINVAL);
         }
         CHECK(f.resolve(a->ino, "src") == src->ino);
         CHECK(f.resolve(b->ino, "new") == 0);
+    }
+}
+
+TEST_CASE("rename with RENAME_WHITEOUT leaves a whiteout at the old name", "[tree][rename]") {
+    Tree::Config config;
+    config.max_inodes = 4;  // the root, a, src and one more
+    Fixture f(std::move(config));
+    InodePtr a = f.mkdir(root, "a");
+    InodePtr src = f.file(a->ino, "src");
+    const Caller other{2000, 2001};
+    SECTION("the file moves, a character device 0/0 of mode 0 owned by the caller stays") {
+        REQUIRE(f.tree.rename(a->ino, "src", root, "dst", RENAME_WHITEOUT, other) == 0);
+        CHECK(f.resolve(root, "dst") == src->ino);
+        InodePtr mark;
+        REQUIRE(f.tree.lookup(a->ino, "src", mark) == 0);
+        CHECK(mark->ino != src->ino);
+        CHECK(mark->mode == S_IFCHR);
+        CHECK(mark->rdev == 0);
+        CHECK(mark->uid == other.uid);
+        CHECK(mark->gid == other.gid);
+        CHECK(nlink(*mark) == 1);
+        CHECK(f.tree.inode_count() == 4);
+    }
+    SECTION("with RENAME_NOREPLACE onto an existing name: EEXIST, nothing made") {
+        f.file(root, "dst");
+        CHECK(f.tree.rename(a->ino, "src", root, "dst", RENAME_WHITEOUT | RENAME_NOREPLACE, other) ==
+              EEXIST);
+        CHECK(f.resolve(a->ino, "src") == src->ino);
+    }
+    SECTION("no room for the whiteout under nr_inodes: ENOSPC, nothing moved") {
+        f.file(root, "third");
+        CHECK(f.tree.rename(a->ino, "src", root, "dst", RENAME_WHITEOUT, other) == ENOSPC);
+        CHECK(f.resolve(a->ino, "src") == src->ino);
+        CHECK(f.resolve(root, "dst") == 0);
     }
 }
 
