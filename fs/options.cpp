@@ -221,7 +221,13 @@ void take_option(Collected& c, std::string_view arg) {
     if (name == "size") {
         c.size_text = value;
         if (auto bytes = size_option(c, name, value)) {
-            o.size = *bytes == 0 ? std::nullopt : bytes;  // tmpfs: size=0 is no limit
+            // tmpfs: size=0 is no limit, and a size counts whole pages (size=1 holds a byte).
+            constexpr std::uint64_t page = 4096;
+            if (*bytes == 0)
+                o.size = std::nullopt;
+            else
+                o.size = *bytes > UINT64_MAX - (page - 1) ? *bytes & ~(page - 1)
+                                                          : (*bytes + page - 1) & ~(page - 1);
         }
     } else if (name == "nr_inodes") {
         const auto n = parse_scaled(value);

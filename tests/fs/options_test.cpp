@@ -357,9 +357,17 @@ TEST_CASE("sizes: overflow and garbage are not sizes") {
 TEST_CASE("sizes in options go through parse_size") {
     TempDir tmp;
     const Options o = parse_ok({"-o", "size=10%,ram=5%,spool=64k", tmp.path()});
-    CHECK(o.size == ram_bytes() * 10 / 100);
+    CHECK(o.size == (ram_bytes() * 10 / 100 + 4095) / 4096 * 4096);
     CHECK(o.ram == ram_bytes() * 5 / 100);
     CHECK(o.spool == 64u * 1024);
+}
+
+TEST_CASE("size= counts whole pages, as tmpfs's does") {
+    TempDir tmp;
+    CHECK(parse_ok({"-o", "size=1", tmp.path()}).size == 4096u);
+    CHECK(parse_ok({"-o", "size=4096", tmp.path()}).size == 4096u);
+    CHECK(parse_ok({"-o", "size=4097", tmp.path()}).size == 8192u);
+    CHECK(parse_ok({"-o", "size=16383T", tmp.path()}).size == 16383ull << 40);
 }
 
 TEST_CASE("spool may equal size, and any spool goes when size is unlimited") {
