@@ -261,6 +261,17 @@ int Storage::pack_into(Inode& inode) {
     return err == EMFILE || err == ENFILE ? ENOSPC : err;
 }
 
+int Storage::repack(Inode& inode) {
+    if (inode.data.fd() < 0 || inode.backing_id || inode.in_store ||
+        written_elsewhere(inode.data.fd()))
+        return EFBIG;
+    step_aside();
+    int err = guarded([&] { inode.data.pack(pack()); });
+    if (!err) backing_gone(inode);
+    settle(inode);
+    return err;
+}
+
 std::uint64_t Storage::spill_free() const {
     struct statvfs st {};
     if (fstatvfs(config_.spill_dir.get(), &st) != 0) return 0;
@@ -413,6 +424,9 @@ int Storage::write(Inode& inode, std::span<const std::byte> data, std::uint64_t 
         inode.data.fd() >= 0 ? data.size() : cost(inode, offset, data.size());
     if (reserve(need)) {
         int err = allocating(inode, need, [&] { done = inode.data.pwrite(data, offset); });
+        // A file of its own on ext4 ends at 16 TiB; the pack holds any offset (tmpfs does).
+        if (err == EFBIG && repack(inode) == 0)
+            err = allocating(inode, need, [&] { done = inode.data.pwrite(data, offset); });
         unreserve(need);
         return err;
     }
@@ -446,6 +460,7 @@ int Storage::truncate(Inode& inode, std::uint64_t size) {
         return 0;
     }
     int err = guarded([&] { inode.data.truncate(size); });
+    if (err == EFBIG && repack(inode) == 0) err = guarded([&] { inode.data.truncate(size); });
     settle(inode);
     return err;
 }

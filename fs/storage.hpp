@@ -162,6 +162,9 @@ class Storage {
     // grow by) more than pack_limit and a descriptor is free, else the pack.
     int spill(Inode& inode, std::uint64_t growing_by);
     int pack_into(Inode& inode);
+    // A file of its own that cannot grow as far as asked (ext4 ends at 16 TiB) moves into
+    // the pack, which can. EFBIG when the kernel or a mapping holds the file.
+    int repack(Inode& inode);
     // The pack, made at first use; throws std::system_error if it cannot be.
     std::shared_ptr<tempfile::Pack> pack();
     std::uint64_t spill_free() const;

@@ -405,7 +405,10 @@ void Spool::allocate(std::uint64_t offset, std::uint64_t length, bool keep_size)
 void Spool::punch_hole(std::uint64_t offset, std::uint64_t length) {
     check_fallocate(offset, length, "spool punch_hole");
     if (file_) {
-        fallocate_file(file_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
+        // Past the end is a hole already; ext4 would refuse a range past its 16 TiB.
+        if (offset >= size_) return;
+        fallocate_file(file_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset,
+                       std::min(length, size_ - offset));
     } else {
         clear_range(offset, offset + length);
     }
@@ -415,16 +418,18 @@ void Spool::zero_range(std::uint64_t offset, std::uint64_t length, bool keep_siz
     check_fallocate(offset, length, "spool zero_range");
     const std::uint64_t end = offset + length;
     if (file_) {
-        const int keep = keep_size ? FALLOC_FL_KEEP_SIZE : 0;
-        const int err = try_fallocate(file_.get(), FALLOC_FL_ZERO_RANGE | keep, offset, length);
-        // tmpfs, a common spill directory, has no ZERO_RANGE: a punched hole that is then
-        // allocated reads as zeros just the same.
-        if (err == EOPNOTSUPP) {
-            fallocate_file(file_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
-            fallocate_file(file_.get(), keep, offset, length);
-        } else if (err != 0) {
-            throw_errno(err, "spool fallocate");
-        }
+        // A hole, as in RAM: zeroing allocates nothing. (FALLOC_FL_ZERO_RANGE would
+        // allocate the whole range, as much disk as the length passed says.)
+        // Past the end is a hole already.
+        const std::uint64_t inside = offset < size_ ? std::min(length, size_ - offset) : 0;
+        int err = inside ? try_fallocate(file_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                         offset, inside)
+                         : 0;
+        if (err == EOPNOTSUPP)
+            err = try_fallocate(file_.get(), FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, offset,
+                                inside);
+        if (err != 0) throw_errno(err, "spool fallocate");
+        if (!keep_size && end > size_) sys::truncate(file_.get(), end);
     } else {
         // In RAM (and packed) a hole already reads as zeros and costs nothing, so zeroing
         // never allocates (and cannot fail with ENOMEM).
@@ -553,7 +558,19 @@ void Spool::unroll() {
 }
 
 void Spool::pack(std::shared_ptr<Pack> pack) {
-    if (rolled()) return;
+    if (pack_) return;
+    if (file_) {
+        // Extent by extent into a packed spool of its own, which takes this one's place
+        // only once complete.
+        Spool packed;
+        packed.pack_ = std::move(pack);
+        for_each_data(file_.get(), size_, [&](std::span<const std::byte> bytes, std::uint64_t at) {
+            packed.pwrite(bytes, at);
+        });
+        packed.truncate(size_);
+        *this = std::move(packed);
+        return;
+    }
     // Slots are taken and written first; the chunks change only once all are on disk.
     std::vector<Pack::Slot> slots;
     try {

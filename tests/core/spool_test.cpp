@@ -4,18 +4,23 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <limits>
+#include <memory>
 #include <random>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include "tempfile/fd.hpp"
+#include "tempfile/pack.hpp"
 #include "tempfile/spool.hpp"
 
 using tempfile::FileDescriptor;
@@ -679,7 +684,7 @@ TEST_CASE("a moved spool keeps its data and its file; the moved-from one is empt
     CHECK(contents(assigned) == pattern(chunk_bytes + 1));
 }
 
-TEST_CASE("random operations match a plain byte vector, in RAM and after rollover") {
+TEST_CASE("random operations match a plain byte vector, in RAM, after rollover and packed") {
     TempDir dir;
     std::uint64_t seed = GENERATE(1, 2, 3, 4, 5, 6, 7, 8);
     if (const char* env = std::getenv("SPOOL_TEST_SEED")) seed = std::strtoull(env, nullptr, 10);
@@ -689,8 +694,11 @@ TEST_CASE("random operations match a plain byte vector, in RAM and after rollove
     const auto below = [&](std::uint64_t n) { return n == 0 ? 0 : rng() % n; };
     constexpr int steps = 3000;
     constexpr std::uint64_t span = 24 * chunk_bytes;
-    // Seed 1 never rolls over, so one run stays in RAM throughout.
+    // Seed 1 never rolls over, so one run stays in RAM throughout; odd seeds pack, even
+    // ones roll over to a file of their own.
     const int rollover_at = seed == 1 ? steps : static_cast<int>(below(steps));
+    const bool packs = seed % 2 == 1;
+    const auto pack = std::make_shared<tempfile::Pack>(dir.fd());
 
     const auto offset = [&]() -> std::uint64_t {
         if (below(4) == 0) {  // on or next to a chunk_bytes or page boundary
@@ -716,7 +724,12 @@ TEST_CASE("random operations match a plain byte vector, in RAM and after rollove
     Bytes model;
     std::uint64_t reserved_end = 0;  // preallocated past the end with keep_size
     for (int step = 0; step < steps; ++step) {
-        if (step == rollover_at) spool.rollover(dir.fd());
+        if (step == rollover_at) {
+            if (packs)
+                spool.pack(pack);
+            else
+                spool.rollover(dir.fd());
+        }
         const std::uint64_t off = offset();
         const std::uint64_t len = length();
         const std::uint64_t end = off + len;
@@ -749,8 +762,9 @@ TEST_CASE("random operations match a plain byte vector, in RAM and after rollove
             }
             case 3:
                 spool.truncate(off);
+                // Only shrinking frees what was preallocated past the end (as on tmpfs).
+                if (off < model.size()) reserved_end = std::min(reserved_end, off);
                 model.resize(off);
-                reserved_end = std::min(reserved_end, off);
                 break;
             case 4:
                 if (len == 0) break;
@@ -801,7 +815,13 @@ TEST_CASE("random operations match a plain byte vector, in RAM and after rollove
             }
         }
         REQUIRE(spool.size() == model.size());
-        if (spool.rolled()) {
+        if (spool.packed()) {
+            REQUIRE(spool.ram_bytes() == 0);
+            REQUIRE(spool.fd() == -1);
+            const std::uint64_t covered = std::max<std::uint64_t>(model.size(), reserved_end);
+            REQUIRE(spool.allocated_bytes() <=
+                    (covered + chunk_bytes - 1) / chunk_bytes * chunk_bytes);
+        } else if (spool.rolled()) {
             REQUIRE(spool.ram_bytes() == 0);
         } else {
             REQUIRE(spool.allocated_bytes() == spool.ram_bytes());
@@ -811,7 +831,22 @@ TEST_CASE("random operations match a plain byte vector, in RAM and after rollove
         if (step % 100 == 99) REQUIRE(contents(spool) == model);
     }
     CHECK(spool.rolled() == (rollover_at < steps));
+    CHECK(spool.packed() == (packs && rollover_at < steps));
     CHECK(contents(spool) == model);
+    // Back to RAM and out to a file of its own, holes kept.
+    if (spool.packed()) {
+        const std::uint64_t held = spool.allocated_bytes();
+        spool.unroll();
+        CHECK_FALSE(spool.rolled());
+        CHECK(spool.ram_bytes() == held);
+        CHECK(contents(spool) == model);
+        CHECK(pack->slots_in_use() == 0);
+        spool.pack(pack);
+        spool.move_to(dir.fd());
+        CHECK(spool.fd() >= 0);
+        CHECK(contents(spool) == model);
+        CHECK(pack->slots_in_use() == 0);
+    }
 }
 
 TEST_CASE("read_pieces gives what pread gives, holes included, without a copy") {
@@ -857,4 +892,228 @@ TEST_CASE("ram_growth predicts exactly what a write adds to ram_bytes") {
         INFO("write of " << n << " at " << at);
         REQUIRE(spool.ram_bytes() - before == predicted);
     }
+}
+
+TEST_CASE("growth's closed form equals what allocate and pwrite add, in RAM and packed") {
+    TempDir dir;
+    const bool packs = GENERATE(false, true);
+    std::mt19937_64 rng(packs ? 13 : 12);
+    Spool spool;
+    if (packs) spool.pack(std::make_shared<tempfile::Pack>(dir.fd()));
+    for (int i = 0; i < 600; ++i) {
+        // Sparse: a few chunks of assorted capacities scattered over 64 chunks.
+        if (rng() % 8 == 0) spool.truncate(rng() % (64 * chunk_bytes));
+        if (rng() % 3 == 0) spool.punch_hole(rng() % (64 * chunk_bytes), 1 + rng() % (4 * chunk_bytes));
+        const std::uint64_t at = rng() % (64 * chunk_bytes);
+        const std::uint64_t n = 1 + rng() % (rng() % 2 ? 5000 : 20 * chunk_bytes);
+        const std::uint64_t predicted = spool.growth(at, n);
+        REQUIRE(spool.ram_growth(at, n) == (packs ? 0 : predicted));
+        const std::uint64_t before = spool.allocated_bytes();
+        INFO("at " << at << " length " << n << " step " << i);
+        if (rng() % 2)
+            spool.allocate(at, n, rng() % 2);
+        else
+            spool.pwrite(Bytes(n, std::byte{7}), at);
+        REQUIRE(spool.allocated_bytes() - before == predicted);
+    }
+}
+
+namespace {
+
+// A hang detector, not a speed assertion: what would walk every chunk index of 2^63 bytes
+// takes hours, what is bounded by the data takes microseconds.
+constexpr auto hang_bound = std::chrono::seconds(2);
+
+template <typename F>
+std::chrono::steady_clock::duration timed(F&& f) {
+    const auto start = std::chrono::steady_clock::now();
+    f();
+    return std::chrono::steady_clock::now() - start;
+}
+
+}  // namespace
+
+TEST_CASE("no call does work proportional to the offsets and lengths passed") {
+    TempDir dir;
+    const int where = GENERATE(0, 1, 2);  // RAM, packed, a file of its own
+    INFO((where == 0 ? "in RAM" : where == 1 ? "packed" : "own file"));
+    Spool spool;
+    const auto pack = std::make_shared<tempfile::Pack>(dir.fd());
+    const Bytes data = pattern(3 * chunk_bytes + 5, 3);
+    spool.pwrite(data, 1000);
+    if (where == 1) spool.pack(pack);
+    if (where == 2) spool.rollover(dir.fd());
+    const std::uint64_t size = spool.size();
+
+    SECTION("growth over the whole offset range: a closed form") {
+        std::uint64_t g = 0;
+        CHECK(timed([&] { g = spool.growth(0, max_offset); }) < hang_bound);
+        if (where == 2) {
+            CHECK(g == 0);
+        } else {
+            // Every chunk index becomes a full chunk; those present count their growth only.
+            CHECK(g == (std::uint64_t{1} << 63) - spool.allocated_bytes());
+        }
+        CHECK(Spool().growth(0, max_offset) == std::uint64_t{1} << 63);
+        CHECK(Spool().growth(max_offset - 1, 1) == chunk_bytes);  // the chunk's last byte
+        CHECK(Spool().growth(max_offset, 1) == 0);  // refused by the call itself
+    }
+    SECTION("allocate of 2^63-1 bytes is refused before any work, nothing lost") {
+        int err = 0;
+        CHECK(timed([&] { err = error_of([&] { spool.allocate(0, max_offset); }); }) < hang_bound);
+        CHECK(err == (where == 0 ? ENOMEM : where == 1 ? ENOSPC : EFBIG));
+        CHECK(timed([&] { err = error_of([&] { spool.allocate(0, max_offset, true); }); }) <
+              hang_bound);
+        CHECK(err != 0);
+        CHECK(spool.size() == size);
+        CHECK(read(spool, 1000, data.size()) == data);
+    }
+    SECTION("a write at the last offset, then seeks, punch, zero and truncate over it all") {
+        const std::uint64_t far = where == 2 ? (std::uint64_t{1} << 40) : max_offset - 1;
+        CHECK(timed([&] {
+                  CHECK(spool.pwrite(pattern(1, 9), far) == 1);
+                  CHECK(spool.size() == far + 1);
+                  CHECK(spool.seek_hole(size + 10).value_or(0) >= size + 10);
+                  CHECK(spool.seek_hole(size + 10).value_or(0) <= size + chunk_bytes);
+                  CHECK(spool.seek_data(size + 10).value_or(0) >= size + 10);
+                  CHECK(spool.seek_data(size + 10).value_or(0) <= far);
+                  CHECK(spool.seek_hole(far) == far + 1);
+                  spool.zero_range(size, far - size, true);
+                  spool.punch_hole(size, far + 1 - size);
+                  CHECK(read(spool, far, 5) == zeros(1));
+                  spool.truncate(far - 10);
+                  spool.truncate(size);
+              }) < hang_bound);
+        CHECK(read(spool, 1000, data.size()) == data);
+        CHECK(spool.size() == size);
+        CHECK(spool.allocated_bytes() < 8 * chunk_bytes);
+    }
+    SECTION("moving a huge sparse spool between RAM, the pack and a file of its own") {
+        const std::uint64_t far = std::uint64_t{1} << 40;  // ext4 holds files up to 16 TiB
+        spool.pwrite(pattern(10, 4), far);
+        CHECK(timed([&] {
+                  if (where == 0) spool.pack(pack);
+                  spool.unroll();
+                  spool.pack(pack);
+                  spool.move_to(dir.fd());
+                  spool.unroll();
+              }) < hang_bound);
+        CHECK_FALSE(spool.rolled());
+        CHECK(read(spool, 1000, data.size()) == data);
+        CHECK(read(spool, far, 10) == pattern(10, 4));
+        CHECK(spool.ram_bytes() <= 6 * chunk_bytes);
+    }
+}
+
+TEST_CASE("pack: slots are reused, read as zeros when taken, and give their space back") {
+    TempDir dir;
+    tempfile::Pack pack(dir.fd());
+    const auto a = pack.acquire();
+    const auto b = pack.acquire();
+    CHECK(a != b);
+    CHECK(pack.slots_in_use() == 2);
+    pack.write(a, 0, pattern(tempfile::Pack::slot_size, 1));
+    pack.write(b, 100, pattern(10, 2));
+    Bytes got(10);
+    pack.read(b, 100, got);
+    CHECK(got == pattern(10, 2));
+    pack.read(b, 0, got);
+    CHECK(got == zeros(10));  // never written
+    const std::uint64_t before = pack.allocated_bytes();
+    CHECK(before >= tempfile::Pack::slot_size);
+    pack.release(a);
+    CHECK(pack.slots_in_use() == 1);
+    CHECK(pack.allocated_bytes() + tempfile::Pack::slot_size <= before);  // punched out
+    const auto c = pack.acquire();
+    CHECK(c == a);  // reused
+    Bytes whole(tempfile::Pack::slot_size, std::byte{0xee});
+    pack.read(c, 0, whole);
+    CHECK(all_zero(whole));  // nothing of a's data
+
+    // Positional I/O on the shared descriptor: threads on their own slots do not mix.
+    std::vector<std::thread> threads;
+    std::vector<tempfile::Pack::Slot> slots(4);
+    for (auto& slot : slots) slot = pack.acquire();
+    for (unsigned t = 0; t < slots.size(); ++t) {
+        threads.emplace_back([&, t] {
+            for (unsigned i = 0; i < 50; ++i)
+                pack.write(slots[t], i * 1000, pattern(1000, t));
+        });
+    }
+    for (auto& thread : threads) thread.join();
+    for (unsigned t = 0; t < slots.size(); ++t) {
+        Bytes back(1000);
+        pack.read(slots[t], 49000, back);
+        CHECK(back == pattern(1000, t));
+    }
+}
+
+TEST_CASE("a packed spool keeps data and holes, frees slots, and gives disk space back") {
+    TempDir dir;
+    const auto pack = std::make_shared<tempfile::Pack>(dir.fd());
+    {
+        Spool small;
+        small.pwrite(pattern(4096, 1), 0);
+        small.pack(pack);
+        CHECK(small.packed());
+        CHECK(small.rolled());
+        CHECK(small.fd() == -1);
+        CHECK(small.allocated_bytes() == 4096);  // its slot is mostly a hole
+        CHECK(pack->allocated_bytes() <= 8192);
+        CHECK(contents(small) == pattern(4096, 1));
+        CHECK(pack->slots_in_use() == 1);
+    }
+    CHECK(pack->slots_in_use() == 0);  // the destructor gave the slot back
+
+    Spool spool;
+    spool.pack(pack);  // an empty spool packs too, and then grows there
+    const Bytes data = pattern(5 * chunk_bytes, 2);
+    spool.pwrite(data, 0);
+    CHECK(pack->slots_in_use() == 5);
+    const std::uint64_t disk = pack->allocated_bytes();
+    CHECK(disk >= 5 * chunk_bytes);
+    spool.punch_hole(chunk_bytes, 2 * chunk_bytes);  // two whole slots go
+    CHECK(pack->slots_in_use() == 3);
+    CHECK(pack->allocated_bytes() + 2 * chunk_bytes <= disk);
+    CHECK(spool.seek_hole(0) == chunk_bytes);
+    CHECK(spool.seek_data(chunk_bytes) == 3 * chunk_bytes);
+    Bytes expected = data;
+    std::fill(expected.begin() + chunk_bytes, expected.begin() + 3 * chunk_bytes, std::byte{0});
+    CHECK(contents(spool) == expected);
+
+    spool.truncate(3 * chunk_bytes + 100);  // the last chunk shrinks, the rest is punched
+    CHECK(pack->slots_in_use() == 2);
+    expected.resize(3 * chunk_bytes + 100);
+    CHECK(contents(spool) == expected);
+    spool.truncate(4 * chunk_bytes);  // what was cut off never comes back
+    expected.resize(4 * chunk_bytes);
+    CHECK(contents(spool) == expected);
+
+    Spool moved(std::move(spool));
+    CHECK(moved.packed());
+    CHECK_FALSE(spool.rolled());
+    moved = Spool();  // assignment gives the slots back too
+    CHECK(pack->slots_in_use() == 0);
+    CHECK(pack->allocated_bytes() <= 8192);
+}
+
+TEST_CASE("a failed packed write keeps the size and every byte before it") {
+    TempDir dir;
+    const auto pack = std::make_shared<tempfile::Pack>(dir.fd());
+    Spool spool;
+    const Bytes data = pattern(chunk_bytes, 3);
+    spool.pwrite(data, 0);
+    spool.pack(pack);
+    {
+        // The pack file may not reach the second slot: writing there fails as on a full disk.
+        FileSizeLimit limit(chunk_bytes + 100);
+        CHECK(error_of([&] { spool.pwrite(pattern(3 * chunk_bytes, 5), chunk_bytes / 2); }) ==
+              EFBIG);
+    }
+    CHECK(spool.size() == chunk_bytes);
+    CHECK(pack->slots_in_use() == 1);  // the slots taken for the write went back
+    const Bytes head = read(spool, 0, chunk_bytes / 2);
+    CHECK(head == Bytes(data.begin(), data.begin() + chunk_bytes / 2));
+    spool.pwrite(pattern(10), chunk_bytes);
+    CHECK(read(spool, chunk_bytes, 20) == pattern(10));
 }

@@ -9,6 +9,7 @@
 
 #include <catch2/catch.hpp>
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -643,4 +644,152 @@ TEST_CASE("metadata is charged against size= and ram= and given back", "[storage
     CHECK(f.used() == chunk);
     CHECK(f.storage.usage().ram == chunk);
     CHECK(f.storage.charge_metadata(0) == 0);
+}
+
+namespace {
+
+// A hang detector, not a speed assertion: walking every chunk index of 2^63 bytes takes
+// hours, work bounded by the data takes microseconds.
+constexpr auto hang_bound = std::chrono::seconds(2);
+
+template <typename F>
+auto timed(F&& f) {
+    const auto start = std::chrono::steady_clock::now();
+    f();
+    return std::chrono::steady_clock::now() - start;
+}
+
+std::size_t open_descriptors() {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd"))
+        ++n;
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("no request does work proportional to the numbers it passes", "[storage][limits]") {
+    const bool with_size_limit = GENERATE(false, true);
+    INFO((with_size_limit ? "size=64M" : "no size="));
+    Fixture f(with_size_limit ? std::optional<std::uint64_t>(64 * MiB) : std::nullopt, 16 * MiB);
+    const std::string data = pattern(3 * chunk + 5, 'h');
+    REQUIRE(f.write(data, 1000).err == 0);
+    Inode& other = f.new_file();
+    REQUIRE(f.write(other, pattern(chunk, 'o'), 0).err == 0);
+    const std::uint64_t used = f.used();
+    const std::uint64_t size = f.file.data.size();
+    const auto unchanged = [&] {
+        CHECK(f.file.data.size() == size);
+        CHECK(f.read(1000, data.size()) == data);
+        CHECK(f.used() == used);
+        CHECK_FALSE(other.data.rolled());  // nobody else rolled over for it
+        CHECK(f.read(other, 0, chunk) == pattern(chunk, 'o'));
+    };
+    const int in = GENERATE(0, 1, 2);  // in RAM, packed, a file of its own
+    if (in == 1) REQUIRE(f.storage.rollover(f.file) == 0);  // small: into the pack
+    if (in == 2) {
+        // A file of its own: a large one rolls over so.
+        REQUIRE(f.write(pattern(2 * MiB, 'l'), 2 * MiB).err == 0);
+        REQUIRE(f.storage.rollover(f.file) == 0);
+        REQUIRE(f.storage.truncate(f.file, size) == 0);
+    }
+    INFO((in == 0 ? "in RAM" : in == 1 ? "packed" : "own file"));
+    CHECK(f.file.data.packed() == (in == 1));
+    const std::uint64_t used_now = f.used();
+
+    SECTION("fallocate of 2^63-1 bytes: ENOSPC at once, as tmpfs") {
+        for (int mode : {0, FALLOC_FL_KEEP_SIZE}) {
+            int err = -1;
+            CHECK(timed([&] { err = f.storage.fallocate(f.file, mode, 0, max_offset); }) <
+                  hang_bound);
+            CHECK(err == ENOSPC);
+            CHECK(timed([&] { err = f.storage.fallocate(f.file, mode, 1, max_offset); }) <
+                  hang_bound);
+            CHECK(err == EFBIG);  // past the largest offset, as tmpfs
+        }
+        CHECK(f.file.data.size() == size);
+        CHECK(f.read(1000, data.size()) == data);
+        CHECK(f.used() == used_now);
+        CHECK_FALSE(other.data.rolled());
+        if (in == 0) unchanged();
+    }
+    SECTION("a write at the last offset, then punch, zero, seek and truncate over it all") {
+        CHECK(timed([&] {
+                  // ext4 holds files up to 16 TiB: a file of its own stops there.
+                  const std::uint64_t far = in == 2 ? std::uint64_t{1} << 40 : max_offset - 1;
+                  CHECK(f.write("z", far).err == 0);
+                  std::uint64_t at = 0;
+                  CHECK(f.storage.seek(f.file, size + chunk, SEEK_DATA, at) == 0);
+                  CHECK(at <= far);
+                  CHECK(f.storage.seek(f.file, size + chunk, SEEK_HOLE, at) == 0);
+                  CHECK(f.storage.fallocate(f.file, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+                                            size, far - size) == 0);
+                  CHECK(f.storage.fallocate(f.file, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                            size, max_offset - size) == 0);
+                  CHECK(f.storage.truncate(f.file, far - 1) == 0);
+                  CHECK(f.storage.truncate(f.file, size) == 0);
+              }) < hang_bound);
+        CHECK(f.read(1000, data.size()) == data);
+        CHECK(f.used() <= used_now + 4 * KiB);
+        CHECK_FALSE(other.data.rolled());
+    }
+    SECTION("a huge sparse file rolls over and back by its data") {
+        REQUIRE(f.write("far", std::uint64_t{1} << 62).err == 0);
+        CHECK(timed([&] {
+                  CHECK(f.storage.rollover(f.file) == 0);
+                  CHECK(f.file.data.rolled());
+              }) < hang_bound);
+        CHECK(f.read(std::uint64_t{1} << 62, 3) == "far");
+        CHECK(f.read(1000, data.size()) == data);
+    }
+}
+
+TEST_CASE("an allocation larger than the heap goes to disk without rolling others over",
+          "[storage][rollover]") {
+    Fixture f(std::nullopt, MiB);
+    Inode& other = f.new_file();
+    REQUIRE(f.write(other, pattern(512 * KiB, 'o'), 0).err == 0);
+    REQUIRE(f.write("hello", 0).err == 0);
+    REQUIRE(f.storage.fallocate(f.file, 0, 0, 8 * MiB) == 0);
+    CHECK(f.file.data.rolled());
+    CHECK(f.file.data.fd() >= 0);  // large: a file of its own
+    CHECK(f.file.data.size() == 8 * MiB);
+    CHECK(f.read(0, 5) == "hello");
+    CHECK_FALSE(other.data.rolled());
+    CHECK(f.storage.usage().ram == other.data.ram_bytes());
+}
+
+TEST_CASE("spilled files need no descriptor each: small ones go into the pack",
+          "[storage][rollover]") {
+    // Four descriptors for files of their own, a budget of 64 small files in RAM.
+    Fixture f(std::nullopt, 256 * KiB, 4);
+    const std::size_t descriptors = open_descriptors();
+    constexpr int files = 600;
+    std::vector<Inode*> inodes;
+    for (int i = 0; i < files; ++i) {
+        Inode& inode = f.new_file();
+        inodes.push_back(&inode);
+        const std::string data = pattern(100 + static_cast<std::size_t>(i), static_cast<char>(i));
+        REQUIRE(f.write(inode, data, 0).err == 0);
+    }
+    CHECK(f.storage.usage().ram <= 256 * KiB);
+    CHECK(open_descriptors() <= descriptors + 2);  // the pack, nothing per file
+    std::size_t packed = 0;
+    for (int i = 0; i < files; ++i) {
+        packed += inodes[i]->data.packed();
+        REQUIRE(f.read(*inodes[i], 0, 1000) ==
+                pattern(100 + static_cast<std::size_t>(i), static_cast<char>(i)));
+    }
+    CHECK(packed >= files - 64);
+    // A packed file comes back to RAM when there is room, giving its slots back.
+    for (int i = 0; i < files; ++i) {
+        if (i < files - 10) f.storage.drop(*inodes[i]);
+    }
+    for (int i = files - 10; i < files; ++i) {
+        if (inodes[i]->data.packed()) REQUIRE(f.storage.unspill(*inodes[i]) == 0);
+        CHECK_FALSE(inodes[i]->data.rolled());
+        CHECK(f.read(*inodes[i], 0, 1000) ==
+              pattern(100 + static_cast<std::size_t>(i), static_cast<char>(i)));
+    }
+    CHECK(f.used() == f.storage.usage().ram);
 }

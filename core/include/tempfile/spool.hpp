@@ -132,8 +132,9 @@ class Spool {
     // the Spool then owns. No-op (and `file` is closed) if already rolled over.
     void rollover(FileDescriptor file);
 
-    // Moves the data from RAM into slots of `pack`. No-op if already rolled over or
-    // packed. On failure (ENOSPC, EIO) nothing changes. Work: one write per chunk present.
+    // Moves the data from RAM, or from the spool's own file (which is then closed), into
+    // slots of `pack`. No-op if already packed. On failure (ENOSPC, EIO) nothing changes.
+    // Work: one write per chunk present, or per chunk of the file's data extents.
     void pack(std::shared_ptr<Pack> pack);
 
     // The backing file's descriptor, or -1 while the data is in RAM or packed (a packed
