@@ -153,6 +153,8 @@ struct Collected {
     bool subtype_given = false;
     bool allow_other = false;
     bool allow_root = false;
+    bool auto_unmount = false;
+    bool no_auto_unmount = false;
 
     void fail(std::string message) {
         if (error.empty()) error = std::move(message);
@@ -292,6 +294,8 @@ void take_option(Collected& c, std::string_view arg) {
         if (auto n = thread_option(c, name, value)) o.max_idle_threads = n;
     } else if (arg == "clone_fd") {
         o.clone_fd = true;
+    } else if (arg == "noauto_unmount") {
+        c.no_auto_unmount = true;
     } else if (arg == "-h" || arg == "--help") {
         c.help = true;
     } else if (arg == "-V" || arg == "--version") {
@@ -329,6 +333,7 @@ void take_option(Collected& c, std::string_view arg) {
         c.subtype_given |= name == "subtype";
         c.allow_other |= arg == "allow_other";
         c.allow_root |= arg == "allow_root";
+        c.auto_unmount |= arg == "auto_unmount";
         c.fuse_options.emplace_back(arg);
     }
 }
@@ -366,12 +371,38 @@ std::variant<std::filesystem::path, std::string> resolve(const std::filesystem::
     return result;
 }
 
+// libfuse's auto_unmount is a fusermount3 process that outlives the daemon: it must be
+// there (libfuse looks in /usr/bin, then the PATH).
+bool fusermount_found() {
+    if (::access("/usr/bin/fusermount3", X_OK) == 0) return true;
+    const char* path = std::getenv("PATH");
+    for (std::string_view dirs = path ? path : ""; !dirs.empty();) {
+        const auto colon = dirs.find(':');
+        const std::string dir(dirs.substr(0, colon));
+        if (!dir.empty() && ::access((dir + "/fusermount3").c_str(), X_OK) == 0) return true;
+        dirs.remove_prefix(colon == std::string_view::npos ? dirs.size() : colon + 1);
+    }
+    return false;
+}
+
+// A daemon killed with SIGKILL must not leave its mount behind holding the files' space
+// (the kernel keeps backing files registered for passthrough until the unmount): the
+// mount is unmounted lazily when the daemon dies, where fusermount3 can watch for it.
+void choose_auto_unmount(Collected& c) {
+    if (c.auto_unmount && c.no_auto_unmount)
+        return c.fail("auto_unmount and noauto_unmount exclude each other");
+    if (c.auto_unmount || c.no_auto_unmount || !fusermount_found()) return;
+    c.fuse_options.emplace_back("auto_unmount");
+}
+
 // Checks that need the file system, in the order a user fixes them: mount point first.
 void validate(Collected& c) {
     Options& o = c.options;
     // libfuse would quietly let allow_root narrow allow_other down to root.
     if (c.allow_other && c.allow_root)
         return c.fail("allow_other and allow_root exclude each other");
+    choose_auto_unmount(c);
+    if (!c.error.empty()) return;
     if (c.positionals.empty())
         return c.fail("no mount point given (usage: spoolfs [options] [SOURCE] MOUNTPOINT)");
     const std::size_t most = o.show_stats ? 1 : 2;
@@ -563,6 +594,8 @@ spoolfs options (tmpfs's names where tmpfs has the knob):
     -o max_threads=N       most request threads (default: libfuse's, 10)
     -o max_idle_threads=N  most idle request threads (default: libfuse's)
     -o clone_fd            one /dev/fuse descriptor per thread (default: off)
+    -o noauto_unmount      leave the mount in place if spoolfs dies (default:
+                           auto_unmount wherever fusermount3 is installed)
   SIZE is bytes with an optional K, M, G or T suffix (powers of 1024, k/m/g/t
   too), or N%% of physical RAM.
 
@@ -570,7 +603,8 @@ FUSE options, passed to libfuse (default: off unless stated):
     -o allow_other         let every user access the mount (unless root, needs
                            user_allow_other in /etc/fuse.conf)
     -o allow_root          let root access the mount too (not with allow_other)
-    -o auto_unmount        unmount when the spoolfs process dies
+    -o auto_unmount        unmount when the spoolfs process dies (default: on
+                           where fusermount3 is installed; noauto_unmount: off)
     -o fsname=NAME         source shown in mount tables (default: SOURCE)
     -o subtype=NAME        type shown as fuse.NAME (default: spoolfs)
     -o max_read=N          largest read request in bytes (default: the kernel's)

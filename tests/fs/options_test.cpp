@@ -521,9 +521,19 @@ TEST_CASE("libfuse's options go to fuse.args, spoolfs's do not") {
     CHECK_FALSE(has_fuse_opt_named(o, "default_permissions"));
 }
 
+TEST_CASE("auto_unmount is on by default where fusermount3 is, noauto_unmount turns it off") {
+    TempDir tmp;
+    const bool fusermount = ::access("/usr/bin/fusermount3", X_OK) == 0;
+    CHECK(has_fuse_opt(parse_ok({tmp.path()}), "auto_unmount") == fusermount);
+    CHECK(has_fuse_opt(parse_ok({tmp.path(), "-o", "auto_unmount"}), "auto_unmount"));
+    CHECK_FALSE(has_fuse_opt(parse_ok({tmp.path(), "-o", "noauto_unmount"}), "auto_unmount"));
+    check_usage_error({"-o", "auto_unmount,noauto_unmount", tmp.path()},
+                      "auto_unmount and noauto_unmount exclude each other");
+}
+
 TEST_CASE("fsname defaults to SOURCE and subtype to spoolfs") {
     TempDir tmp;
-    const Options plain = parse_ok({tmp.path()});
+    const Options plain = parse_ok({tmp.path(), "-o", "noauto_unmount"});
     CHECK(fuse_opts(plain) == "fsname=spoolfs,subtype=spoolfs");
 
     const Options sourced = parse_ok({"scratch", tmp.path()});
