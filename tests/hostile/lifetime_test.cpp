@@ -55,12 +55,14 @@ TEST_CASE("hostile: B cannot change the lifetime of A's 0666 file in a sticky di
         if (::pwrite(fd.get(), "B", 1, 0) != 1) return 100;
         return fd.close();
     }) == 0);
-    // B's own link to it, made and dropped, takes nothing of A's.
+    // B's own link to it (in B's own directory: in a sticky one the link, being A's file,
+    // would not be B's to unlink), made and dropped, takes nothing of A's.
     CHECK(run_bounded(t, kUserB, [&] {
-        if (::link(a.c_str(), (t / "b-link").c_str()) != 0) return errno;
-        Fd fd(::open((t / "b-link").c_str(), O_RDONLY | O_CLOEXEC));
+        if (::mkdir((t / "b-own").c_str(), 0700) != 0) return 100;
+        if (::link(a.c_str(), (t / "b-own/link").c_str()) != 0) return errno;
+        Fd fd(::open((t / "b-own/link").c_str(), O_RDONLY | O_CLOEXEC));
         fd.reset();
-        return errno_of(::unlink((t / "b-link").c_str()));
+        return errno_of(::unlink((t / "b-own/link").c_str()));
     }) == 0);
     CHECK(lstat_errno(a) == 0);
     CHECK(lifetime_of(a) == "mount");
