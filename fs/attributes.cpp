@@ -23,10 +23,17 @@ bool before(const timespec& a, const timespec& b) {
 
 }  // namespace
 
-bool kill_privileges_locked(Filesystem& fs, Inode& inode) {
+bool kill_privileges_locked(Filesystem& fs, Inode& inode, const Requester* requester) {
     if (!inode.is_reg()) return false;
     mode_t killed = inode.mode & ~S_ISUID;
-    if (killed & S_IXGRP) killed &= ~S_ISGID;
+    // Without group-execute, set-group-ID marks mandatory locking, not privilege: it goes
+    // only for a caller outside the file's group without CAP_FSETID (the kernel's
+    // setattr_should_drop_sgid).
+    if ((killed & S_ISGID) &&
+        ((killed & S_IXGRP) ||
+         (requester && !in_group(*requester, inode.gid) &&
+          !has_capability(requester->pid, requester->uid, CAP_FSETID))))
+        killed &= ~S_ISGID;
     bool changed = erase_xattr_locked(fs, inode, "security.capability") || killed != inode.mode;
     inode.mode = killed;
     if (!changed) return false;
@@ -90,7 +97,7 @@ int set_attributes(Filesystem& fs, Inode& inode, const struct stat& attr, int to
     // A chown drops the privileges of the file (with FUSE_HANDLE_KILLPRIV_V2 the
     // kernel leaves that to us), unless the same call sets the mode.
     if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) && !(to_set & FUSE_SET_ATTR_MODE))
-        kill_privileges_locked(fs, inode);
+        kill_privileges_locked(fs, inode, nullptr);
     if (to_set & FUSE_SET_ATTR_MODE) inode.mode = inode.type | (attr.st_mode & 07777);
     if (to_set & FUSE_SET_ATTR_UID) inode.uid = attr.st_uid;
     if (to_set & FUSE_SET_ATTR_GID) inode.gid = attr.st_gid;
@@ -136,13 +143,13 @@ int clear_privileges_on_request(Filesystem& fs, Inode& inode, const Requester& r
                    ((mode & S_IWGRP) && in_group(requester, group)) ||
                    has_capability(requester.pid, requester.uid, CAP_FOWNER);
     if (!allowed) return EPERM;
-    kill_privileges(fs, inode);
+    kill_privileges(fs, inode, &requester);
     return 0;
 }
 
-bool kill_privileges(Filesystem& fs, Inode& inode) {
+bool kill_privileges(Filesystem& fs, Inode& inode, const Requester* requester) {
     std::lock_guard lock(inode.mutex);
-    return kill_privileges_locked(fs, inode);
+    return kill_privileges_locked(fs, inode, requester);
 }
 
 void release_handle(Filesystem& fs, Handle& handle) {

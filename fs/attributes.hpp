@@ -33,14 +33,15 @@ int clear_privileges_on_request(Filesystem& fs, Inode& inode, const Requester& r
 void note_access(Inode& inode);
 void note_modification(Inode& inode);
 
-// A write, truncate, open(O_TRUNC) or chown by a caller without CAP_FSETID (the kernel
-// says so under FUSE_HANDLE_KILLPRIV_V2): clears set-user-ID, set-group-ID (when
-// group-executable) and security.capability, as the kernel would, and has the kernel
-// drop the mode it caches before the request is answered, so that no exec or stat sees
-// the old one. Returns whether anything changed.
-bool kill_privileges(Filesystem& fs, Inode& inode);
+// A write, truncate, open(O_TRUNC) or chown by `requester`, a caller without CAP_FSETID
+// (the kernel says so under FUSE_HANDLE_KILLPRIV_V2): clears set-user-ID,
+// security.capability and set-group-ID (when group-executable, or when the requester is
+// outside the file's group; with no requester, only the former), as the kernel would,
+// and has the kernel drop the mode it caches before the request is answered, so that no
+// exec or stat sees the old one. Returns whether anything changed.
+bool kill_privileges(Filesystem& fs, Inode& inode, const Requester* requester);
 // The same, with the inode's mutex held.
-bool kill_privileges_locked(Filesystem& fs, Inode& inode);
+bool kill_privileges_locked(Filesystem& fs, Inode& inode, const Requester* requester);
 
 // Applies the release of a handle to the namespace (at most once), tells the kernel
 // about the names a lifetime-close file lost, and notes in the handle whether the

@@ -38,8 +38,13 @@ void forget(Filesystem& fs, fuse_ino_t ino, std::uint64_t& nlookup) {
     fs.tree.forget(ino, n);
 }
 
-void kill_privileges_of(Filesystem& fs, fuse_ino_t ino) {
-    if (InodePtr inode = fs.tree.find(ino)) kill_privileges(fs, *inode);
+Requester requester_of(const fuse_in_header& header) {
+    return {header.uid, header.gid, static_cast<pid_t>(header.pid)};
+}
+
+void kill_privileges_of(Filesystem& fs, const fuse_in_header& header) {
+    Requester requester = requester_of(header);
+    if (InodePtr inode = fs.tree.find(header.nodeid)) kill_privileges(fs, *inode, &requester);
 }
 
 void apply_in_order(Filesystem& fs, fuse_in_header* header, ssize_t n) {
@@ -73,18 +78,20 @@ void apply_in_order(Filesystem& fs, fuse_in_header* header, ssize_t n) {
             break;
         case FUSE_WRITE:
             if (auto* in = body_of<fuse_write_in>(header, n);
-                in && (in->write_flags & FUSE_WRITE_KILL_SUIDGID))
-                kill_privileges(fs, *reinterpret_cast<Handle*>(in->fh)->inode);
+                in && (in->write_flags & FUSE_WRITE_KILL_SUIDGID)) {
+                Requester requester = requester_of(*header);
+                kill_privileges(fs, *reinterpret_cast<Handle*>(in->fh)->inode, &requester);
+            }
             break;
         case FUSE_SETATTR:
             if (auto* in = body_of<fuse_setattr_in>(header, n);
                 in && (in->valid & FATTR_KILL_SUIDGID))
-                kill_privileges_of(fs, header->nodeid);
+                kill_privileges_of(fs, *header);
             break;
         case FUSE_OPEN:
             if (auto* in = body_of<fuse_open_in>(header, n);
                 in && (in->open_flags & FUSE_OPEN_KILL_SUIDGID))
-                kill_privileges_of(fs, header->nodeid);
+                kill_privileges_of(fs, *header);
             break;
         default:
             break;

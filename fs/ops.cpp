@@ -204,7 +204,7 @@ void sp_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* n
 // Opens a handle on a regular file; the file handle owns a Handle. Returns the backing
 // id when the kernel is to serve the handle itself (passthrough.hpp), else 0.
 std::int32_t open_handle(Filesystem& fs, const InodePtr& inode, fuse_file_info* fi, bool writing,
-                         uid_t opener) {
+                         const Requester& opener) {
     fs.tree.open(*inode);
     auto handle = std::make_unique<Handle>(Handle{inode});
     fi->fh = reinterpret_cast<uint64_t>(handle.release());
@@ -234,7 +234,7 @@ void sp_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
         fuse_reply_err(req, err);
         return;
     }
-    std::int32_t backing = open_handle(fs, inode, fi, true, caller_of(req).uid);
+    std::int32_t backing = open_handle(fs, inode, fi, true, requester_of(req));
     fuse_entry_param e = entry_of(fs, *inode);
     if (reply_create(req, &e, fi, backing) != 0) undo_open(fs, fi);
 }
@@ -256,7 +256,7 @@ void sp_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         }
     }
     std::int32_t backing =
-        open_handle(fs, inode, fi, (fi->flags & O_ACCMODE) != O_RDONLY, caller_of(req).uid);
+        open_handle(fs, inode, fi, (fi->flags & O_ACCMODE) != O_RDONLY, requester_of(req));
     if (reply_open(req, fi, backing) != 0) undo_open(fs, fi);
 }
 

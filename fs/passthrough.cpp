@@ -4,6 +4,8 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 
+#include <linux/capability.h>
+
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -79,10 +81,14 @@ void Passthrough::close_backing(std::int32_t id) {
     active_.fetch_sub(1, std::memory_order_relaxed);
 }
 
-std::int32_t begin_handle(Filesystem& fs, Inode& inode, bool writing, uid_t opener) {
+std::int32_t begin_handle(Filesystem& fs, Inode& inode, bool writing, const Requester& opener) {
     ++inode.handles;
     if (inode.backing_id) {
-        if (writing && opener != 0 && opener != inode.uid) kill_privileges_locked(fs, inode);
+        // The kernel's own writes will not ask: a writer without CAP_FSETID, the owner
+        // too, takes the privileges away now, as its first write would.
+        if (writing && has_privileges(inode) &&
+            !has_capability(opener.pid, opener.uid, CAP_FSETID))
+            kill_privileges_locked(fs, inode, &opener);
         return inode.backing_id;
     }
     if (inode.handles > 1 || !fs.passthrough.available() || has_privileges(inode)) return 0;

@@ -32,6 +32,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "credentials.hpp"
 #include "inode.hpp"
 
 namespace spoolfs {
@@ -70,7 +71,7 @@ class Passthrough {
 // directly, else 0. `writing`: opened for writing (or created). The kernel's direct
 // writes never reach the daemon, which under FUSE_HANDLE_KILLPRIV_V2 drops set-id bits
 // on another user's write: a file served directly loses them at such an open instead.
-std::int32_t begin_handle(Filesystem& fs, Inode& inode, bool writing, uid_t opener);
+std::int32_t begin_handle(Filesystem& fs, Inode& inode, bool writing, const Requester& opener);
 
 // A handle of `inode` is released. The last one ends passthrough: the kernel's writes
 // are taken into the inode's size, times and the storage accounts, and true is returned.
