@@ -86,12 +86,13 @@ int Tree::lookup(Ino parent, std::string_view name, InodePtr& out) {
 }
 
 void Tree::forget(Ino ino, std::uint64_t n) {
+    Freed freed{*this, {}};
     std::unique_lock lock(mutex_);
     Inode* inode = find_locked(ino);
     if (!inode) return;
     std::uint64_t held = inode->lookups.load(std::memory_order_relaxed);
     inode->lookups.store(held > n ? held - n : 0, std::memory_order_relaxed);
-    maybe_free(*inode);
+    maybe_free(*inode, freed);
 }
 
 InodePtr Tree::new_inode(mode_t mode) {
@@ -136,15 +137,21 @@ void Tree::update_lingering(Inode& inode) {
     lingering ? ++lingering_ : --lingering_;
 }
 
-void Tree::maybe_free(Inode& inode) {
+Tree::Freed::~Freed() {
+    if (!tree.config_.on_free) return;
+    for (const InodePtr& inode : inodes) tree.config_.on_free(*inode);
+}
+
+void Tree::maybe_free(Inode& inode, Freed& freed) {
     update_lingering(inode);
     if (inode.ino == FUSE_ROOT_ID || inode.nlink > 0 || inode.opens > 0 ||
         inode.lookups.load(std::memory_order_relaxed) > 0)
         return;
     if (inode.lingering) --lingering_;
     inode.lingering = false;
-    if (config_.on_free) config_.on_free(inode);
-    inodes_.erase(inode.ino);
+    auto it = inodes_.find(inode.ino);
+    freed.inodes.push_back(std::move(it->second));
+    inodes_.erase(it);
 }
 
 int Tree::create(Ino parent, std::string_view name, mode_t mode, dev_t rdev, const Caller& caller,
@@ -222,6 +229,7 @@ int Tree::rmdir(Ino parent, std::string_view name) {
 }
 
 int Tree::remove(Ino parent, std::string_view name, bool directory) {
+    Freed freed{*this, {}};
     std::unique_lock lock(mutex_);
     int err;
     Inode* dir = dir_locked(parent, err);
@@ -236,7 +244,7 @@ int Tree::remove(Ino parent, std::string_view name, bool directory) {
     timespec t = now();
     touch_dir(*dir, t);
     touch_ctime(child, t);
-    maybe_free(child);
+    maybe_free(child, freed);
     return 0;
 }
 
@@ -256,6 +264,7 @@ int Tree::rename(Ino parent, std::string_view name, Ino new_parent, std::string_
     if ((flags & RENAME_EXCHANGE) && (flags & (RENAME_NOREPLACE | RENAME_WHITEOUT))) return EINVAL;
     const bool whiteout = flags & RENAME_WHITEOUT;
     if (int err = check_name(new_name)) return err;
+    Freed freed{*this, {}};
     std::unique_lock lock(mutex_);
     int err;
     Inode* from_dir = dir_locked(parent, err);
@@ -301,7 +310,7 @@ int Tree::rename(Ino parent, std::string_view name, Ino new_parent, std::string_
         }
         remove_entry(*from_dir, name, source);
         add_entry(*to_dir, new_name, source);
-        if (target) maybe_free(*target);
+        if (target) maybe_free(*target, freed);
         if (whiteout) {
             auto mark = new_inode(S_IFCHR);  // mode 0, device 0/0: WHITEOUT_MODE, WHITEOUT_DEV
             mark->uid = caller.uid;
@@ -323,6 +332,7 @@ void Tree::open(Inode& inode) {
 
 std::vector<Removal> Tree::release(Inode& inode) {
     std::vector<Removal> removed;
+    Freed freed{*this, {}};
     std::unique_lock lock(mutex_);
     if (inode.opens > 0) --inode.opens;
     if (inode.opens == 0 && inode.is_reg() && inode.lifetime == Lifetime::close) {
@@ -336,7 +346,7 @@ std::vector<Removal> Tree::release(Inode& inode) {
         }
         if (!removed.empty()) touch_ctime(inode, t);
     }
-    maybe_free(inode);
+    maybe_free(inode, freed);
     return removed;
 }
 

@@ -127,7 +127,16 @@ class Tree {
     void remove_entry(Inode& dir, std::string_view name, Inode& child);
     // Marks `inode` lingering or not, from its names and handles.
     void update_lingering(Inode& inode);
-    void maybe_free(Inode& inode);
+    // Inodes freed while the namespace lock is held, handed to on_free once it is
+    // released (freeing a file's data is work in proportion to its size). Declared before
+    // the lock in a method, so that it is destroyed after the lock is released.
+    struct Freed {
+        const Tree& tree;
+        std::vector<InodePtr> inodes;
+        ~Freed();
+    };
+    // Frees `inode` into `freed` if nothing holds it any more.
+    void maybe_free(Inode& inode, Freed& freed);
     // Inodes in use (see inode_count()), and whether one more would pass nr_inodes.
     std::uint64_t in_use() const { return inodes_.size() - lingering_; }
     bool full() const;
