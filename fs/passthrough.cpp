@@ -92,7 +92,11 @@ std::int32_t begin_handle(Filesystem& fs, Inode& inode, bool writing, const Requ
         return inode.backing_id;
     }
     if (inode.handles > 1 || !fs.passthrough.available() || has_privileges(inode)) return 0;
-    if (inode.data.packed()) return 0;  // no file of its own to hand the kernel
+    if (inode.data.packed()) {
+        // The kernel needs a file of its own: a writer gets one (the little data a packed
+        // file holds is copied); a reader reads the pack through the daemon.
+        if (!writing || fs.storage.place_for_passthrough(inode) != 0) return 0;
+    }
     if (!inode.data.rolled()) {
         // Data in RAM stays there; an empty file costs nothing to move.
         if (!writing || inode.data.size() != 0) return 0;
