@@ -279,14 +279,15 @@ std::uint64_t Storage::spill_free() const {
 }
 
 int Storage::rollover_into(Inode& inode, int dirfd, bool store) {
-    if (inode.data.rolled()) return 0;
+    if (inode.data.fd() >= 0) return 0;
     if (!store || inode.data.size() > 0) step_aside();  // a disk, or data to copy
     // Out of descriptors is out of room: the file stays in RAM, its data intact.
     if (spilled_.fetch_add(1, std::memory_order_relaxed) >= config_.max_spilled) {
         spilled_.fetch_sub(1, std::memory_order_relaxed);
         return ENOSPC;
     }
-    int err = guarded([&] { inode.data.rollover(dirfd); });
+    // From RAM, or from the pack (whose slots go back).
+    int err = guarded([&] { inode.data.move_to(dirfd); });
     if (err) {
         spilled_.fetch_sub(1, std::memory_order_relaxed);
     } else if (store) {
@@ -319,7 +320,7 @@ int Storage::ram_store() {
 }
 
 int Storage::place_for_passthrough(Inode& inode) {
-    if (inode.data.rolled() || inode.data.size() != 0) return EINVAL;
+    if (!inode.data.packed() && (inode.data.rolled() || inode.data.size() != 0)) return EINVAL;
     if (spilled_.load(std::memory_order_relaxed) >= config_.max_spilled / 2) return ENOSPC;
     if (int store = ram_store(); store >= 0) {
         if (!store_has_room(store)) make_store_room(inode, store);
@@ -480,8 +481,10 @@ int Storage::fallocate(Inode& inode, int mode, std::uint64_t offset, std::uint64
     } else {
         if (mode & ~FALLOC_FL_KEEP_SIZE) return EOPNOTSUPP;
         std::uint64_t need = cost(inode, offset, length);
-        // More than the heap and the disk could ever hold: no work, as tmpfs answers.
-        if (need > heap_budget_.load(std::memory_order_relaxed) && need > spill_free())
+        // More than the heap and the disk could ever hold: no work, as tmpfs answers. (The
+        // RAM store's tmpfs answers for its files itself.)
+        if (!inode.in_store && need > heap_budget_.load(std::memory_order_relaxed) &&
+            need > spill_free())
             return ENOSPC;
         if (!reserve(need)) return ENOSPC;
         err = allocating(inode, need, [&] { inode.data.allocate(offset, length, keep_size); });

@@ -89,7 +89,8 @@ class Storage {
     // Moves the file's data to disk now (no-op if it is there already).
     int rollover(Inode& inode);
 
-    // Gives an empty file a backing file for the kernel to serve it directly
+    // Gives an empty file, or a packed one (the kernel needs a file of its own; its data is
+    // copied), a backing file for the kernel to serve it directly
     // (passthrough.hpp): in the RAM store while it has room to spare, else on disk while
     // fewer than `eager_spill_limit` files are spilled and the spill filesystem has
     // `spill_headroom` free; never past half the descriptor allowance (the rest is
@@ -177,7 +178,8 @@ class Storage {
     void given_back(std::uint64_t bytes);
     void taken(std::uint64_t bytes);
 
-    // rollover() into `dirfd`, the spill directory or (`store`) the RAM store.
+    // rollover() into `dirfd`, the spill directory or (`store`) the RAM store, from RAM
+    // or from the pack.
     int rollover_into(Inode& inode, int dirfd, bool store);
     // The RAM store's directory, made on first use; -1 if it cannot be had.
     int ram_store();

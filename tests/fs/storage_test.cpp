@@ -793,3 +793,17 @@ TEST_CASE("spilled files need no descriptor each: small ones go into the pack",
     }
     CHECK(f.used() == f.storage.usage().ram);
 }
+
+TEST_CASE("a packed file opened for writing gets a file of its own for passthrough",
+          "[storage][rollover]") {
+    Fixture f(std::nullopt, 64 * MiB, 8);
+    REQUIRE(f.write("packed data", 0).err == 0);
+    REQUIRE(f.storage.rollover(f.file) == 0);
+    REQUIRE(f.file.data.packed());
+    REQUIRE(f.storage.place_for_passthrough(f.file) == 0);
+    CHECK_FALSE(f.file.data.packed());
+    CHECK(f.file.data.fd() >= 0);
+    CHECK(f.read(0, 100) == "packed data");
+    CHECK(f.storage.place_for_passthrough(f.file) == EINVAL);  // there already
+    CHECK(f.used() > 0);
+}
