@@ -155,6 +155,7 @@ struct Collected {
     bool allow_root = false;
     bool auto_unmount = false;
     bool no_auto_unmount = false;
+    std::string stats_format_given;  // --json or --prometheus
 
     void fail(std::string message) {
         if (error.empty()) error = std::move(message);
@@ -309,6 +310,10 @@ void take_option(Collected& c, std::string_view arg) {
         o.single_thread = true;
     } else if (arg == "--stats") {
         o.show_stats = true;
+    } else if (arg == "--json" || arg == "--prometheus") {
+        c.stats_format_given = arg;
+        o.stats_format = arg == "--json" ? Options::StatsFormat::json
+                                         : Options::StatsFormat::prometheus;
     } else if (std::find(kIgnoredOptions.begin(), kIgnoredOptions.end(), arg) !=
                    kIgnoredOptions.end() ||
                arg.starts_with("x-")) {  // x-*: fstab comments for userspace tools
@@ -403,6 +408,9 @@ void validate(Collected& c) {
         return c.fail("allow_other and allow_root exclude each other");
     choose_auto_unmount(c);
     if (!c.error.empty()) return;
+    o.allow_other = c.allow_other;
+    if (!c.stats_format_given.empty() && !o.show_stats)
+        return c.fail(c.stats_format_given + " goes with --stats");
     if (c.positionals.empty())
         return c.fail("no mount point given (usage: spoolfs [options] [SOURCE] MOUNTPOINT)");
     const std::size_t most = o.show_stats ? 1 : 2;
@@ -542,7 +550,7 @@ ParseResult parse_options(int argc, char** argv) {
 void print_help(std::FILE* out) {
     const double half_ram_gib = static_cast<double>(physical_ram() / 2) / (1u << 30);
     std::fprintf(out, R"(usage: spoolfs [options] [SOURCE] MOUNTPOINT
-       spoolfs --stats MOUNTPOINT
+       spoolfs --stats [--json | --prometheus] MOUNTPOINT
 
 A FUSE file system with Python's tempfile semantics. By default (lifetime=close)
 a file vanishes when its last handle closes, like a tempfile.TemporaryFile.
@@ -556,6 +564,9 @@ General options:
     -d, -o debug           print every request; implies -f
     -s                     one request thread (default: several)
     --stats                print the statistics of the spoolfs on MOUNTPOINT
+    --json                 with --stats: as one JSON object
+    --prometheus           with --stats: in Prometheus's text format (for
+                           node_exporter's textfile collector)
     -o OPT[,OPT...]        mount options, below
 
 spoolfs options (tmpfs's names where tmpfs has the knob):

@@ -53,6 +53,10 @@ struct Options {
     // --stats MOUNTPOINT: print the statistics of a mounted spoolfs instead of mounting.
     // Only `mountpoint` is filled in then.
     bool show_stats = false;
+    enum class StatsFormat { table, json, prometheus };
+    StatsFormat stats_format = StatsFormat::table;  // --json, --prometheus (with --stats)
+
+    bool allow_other = false;  // -o allow_other (passed on to libfuse)
 
     // What goes on to fuse_session_new(): argv[0], -d, and one -o with libfuse's own
     // options (allow_other, auto_unmount, ro, ...), fsname= (default SOURCE) and

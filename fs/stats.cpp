@@ -10,13 +10,64 @@
 #include "filesystem.hpp"
 
 namespace spoolfs {
+namespace {
 
-const std::vector<std::string_view>& stat_names() {
-    static const std::vector<std::string_view> names = {
-        "ram_bytes",   "spilled_bytes", "files_in_ram", "files_spilled",
-        "files_close", "files_mount",   "passthrough",  "files_passthrough",
+// A string as a JSON string or a Prometheus label value: both escape \ and " and a newline.
+std::string string_literal(std::string_view text) {
+    std::string out = "\"";
+    for (char ch : text) {
+        if (ch == '\\' || ch == '"')
+            out += {'\\', ch};
+        else if (ch == '\n')
+            out += "\\n";
+        else if (static_cast<unsigned char>(ch) < 0x20)
+            out += ' ';
+        else
+            out += ch;
+    }
+    return out + "\"";
+}
+
+void print_table(const std::vector<std::pair<std::string_view, std::string>>& values) {
+    std::printf("%-18s %s\n", "statistic", "value");
+    for (const auto& [name, value] : values)
+        std::printf("%-18.*s %s\n", static_cast<int>(name.size()), name.data(), value.c_str());
+}
+
+void print_json(const std::filesystem::path& mountpoint,
+                const std::vector<std::pair<std::string_view, std::string>>& values) {
+    std::printf("{\"mountpoint\": %s", string_literal(mountpoint.string()).c_str());
+    for (const auto& [name, value] : values)
+        std::printf(", \"%.*s\": %s", static_cast<int>(name.size()), name.data(), value.c_str());
+    std::printf("}\n");
+}
+
+void print_prometheus(const std::filesystem::path& mountpoint,
+                      const std::vector<std::pair<std::string_view, std::string>>& values) {
+    const std::string label = "{mountpoint=" + string_literal(mountpoint.string()) + "}";
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        const StatInfo& info = stat_infos()[i];
+        const std::string metric = "spoolfs_" + std::string(info.name);
+        std::printf("# HELP %s %.*s\n# TYPE %s gauge\n%s%s %s\n", metric.c_str(),
+                    static_cast<int>(info.help.size()), info.help.data(), metric.c_str(),
+                    metric.c_str(), label.c_str(), values[i].second.c_str());
+    }
+}
+
+}  // namespace
+
+const std::vector<StatInfo>& stat_infos() {
+    static const std::vector<StatInfo> infos = {
+        {"ram_bytes", "File data and extended attributes held in RAM (heap and RAM store)."},
+        {"spilled_bytes", "File data rolled over to the spill directory."},
+        {"files_in_ram", "Regular files whose data is in RAM."},
+        {"files_spilled", "Regular files whose data is on disk."},
+        {"files_close", "Named regular files that vanish at their last close."},
+        {"files_mount", "Named regular files that live until unlinked or unmounted."},
+        {"passthrough", "1 if the kernel serves files directly (kernel passthrough)."},
+        {"files_passthrough", "Files the kernel serves directly now."},
     };
-    return names;
+    return infos;
 }
 
 std::optional<std::uint64_t> stat_value(Filesystem& fs, std::string_view name) {
@@ -34,10 +85,10 @@ std::optional<std::uint64_t> stat_value(Filesystem& fs, std::string_view name) {
     return std::nullopt;
 }
 
-int print_stats(const std::filesystem::path& mountpoint) {
-    std::printf("%-18s %s\n", "statistic", "value");
-    for (std::string_view name : stat_names()) {
-        std::string xattr = std::string(stats_xattr_prefix) + std::string(name);
+int print_stats(const std::filesystem::path& mountpoint, Options::StatsFormat format) {
+    std::vector<std::pair<std::string_view, std::string>> values;
+    for (const StatInfo& info : stat_infos()) {
+        std::string xattr = std::string(stats_xattr_prefix) + std::string(info.name);
         char value[32];
         ssize_t n = ::getxattr(mountpoint.c_str(), xattr.c_str(), value, sizeof(value) - 1);
         if (n < 0) {
@@ -45,8 +96,18 @@ int print_stats(const std::filesystem::path& mountpoint) {
                          xattr.c_str(), std::strerror(errno));
             return 1;
         }
-        value[n] = '\0';
-        std::printf("%-18.*s %s\n", static_cast<int>(name.size()), name.data(), value);
+        values.emplace_back(info.name, std::string(value, static_cast<std::size_t>(n)));
+    }
+    switch (format) {
+        case Options::StatsFormat::table:
+            print_table(values);
+            break;
+        case Options::StatsFormat::json:
+            print_json(mountpoint, values);
+            break;
+        case Options::StatsFormat::prometheus:
+            print_prometheus(mountpoint, values);
+            break;
     }
     return 0;
 }

@@ -1,7 +1,9 @@
 // Statistics of a mount: RAM in use, bytes spilled, files in RAM and spilled, files per
-// lifetime, whether the kernel serves files directly (passthrough.hpp) and how many now. Served as
-// the xattrs user.spoolfs.stats.<name> of the mount root, and printed as a table by `spoolfs
-// --stats MOUNTPOINT`.
+// lifetime, whether the kernel serves files directly (passthrough.hpp) and how many now.
+// Served as the xattrs user.spoolfs.stats.<name> of the mount root (computed, never
+// stored), and printed by `spoolfs --stats MOUNTPOINT` as a table, as JSON (--json) or in
+// Prometheus's text exposition format (--prometheus, for node_exporter's textfile
+// collector).
 #pragma once
 
 #include <cstdint>
@@ -12,19 +14,26 @@
 #include <utility>
 #include <vector>
 
+#include "options.hpp"
+
 namespace spoolfs {
 
 class Filesystem;
 
 inline constexpr std::string_view stats_xattr_prefix = "user.spoolfs.stats.";
 
-// The statistic names, in the order the table shows them.
-const std::vector<std::string_view>& stat_names();
+// One statistic: its name and what it counts, in the order the outputs show them.
+struct StatInfo {
+    std::string_view name;
+    std::string_view help;  // one line, for Prometheus's HELP
+};
+const std::vector<StatInfo>& stat_infos();
 
 // One statistic of a mount; nullopt for an unknown name.
 std::optional<std::uint64_t> stat_value(Filesystem& fs, std::string_view name);
 
-// Reads the xattrs of a mounted spoolfs and prints them; returns the exit status.
-int print_stats(const std::filesystem::path& mountpoint);
+// Reads the xattrs of a mounted spoolfs and prints them in `format`; returns the exit
+// status (1, with a message on stderr, when MOUNTPOINT is no spoolfs mount).
+int print_stats(const std::filesystem::path& mountpoint, Options::StatsFormat format);
 
 }  // namespace spoolfs
