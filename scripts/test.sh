@@ -15,8 +15,8 @@ configure() { # dir, extra meson args...
     fi
 }
 
-configure build
-configure build-asan -Db_sanitize=address,undefined -Db_lundef=false
+configure build -Dwerror=true
+configure build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
 
 status=0
 for dir in build build-asan; do
