@@ -1,7 +1,18 @@
 #!/usr/bin/env bash
 # Installs every Debian package spoolfs needs to build, test and benchmark.
 # Idempotent: quiet and quick when everything is already there.
+# Usage: setup.sh [--package]
+#   --package  also the tools that build and check the Debian packages
+#              (scripts/package.sh): debhelper, dpkg-dev, fakeroot, lintian.
 set -euo pipefail
+
+with_package=0
+for arg in "$@"; do
+    case $arg in
+        --package) with_package=1 ;;
+        *) echo "setup.sh: unknown argument: $arg (usage: setup.sh [--package])" >&2; exit 2 ;;
+    esac
+done
 
 packages=(
     g++ meson ninja-build pkg-config   # build
@@ -11,6 +22,10 @@ packages=(
     libpython3.11-testsuite            # tests: CPython's own suites against the mount
     fio stress-ng                      # benchmarks
 )
+if [ $with_package -eq 1 ]; then
+    # lintian alone pulls in about a hundred packages: only when packaging.
+    packages+=(build-essential debhelper dpkg-dev fakeroot lintian)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
