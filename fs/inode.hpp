@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -43,7 +44,9 @@ struct Directory {
     std::atomic<std::size_t> count = 0;  // = by_name.size(), readable without the lock
 };
 
-struct Inode {
+// Shared: the Tree's map holds each inode, and so may handles and requests in flight
+// (shared_from_this() for a request that found it through the Tree).
+struct Inode : std::enable_shared_from_this<Inode> {
     Inode(Ino ino, mode_t mode) : ino(ino), type(mode & S_IFMT), mode(mode) {}
 
     const Ino ino;
@@ -78,6 +81,7 @@ struct Inode {
     std::uint64_t charged_ram = 0;
     std::uint64_t charged_store = 0;
     bool in_store = false;  // the data is a file of the RAM store, not of the spill directory
+    bool counted_on_disk = false;  // Storage::files_on_disk() counts it
 
     // Kernel passthrough (passthrough.hpp), regular files only.
     std::uint32_t handles = 0;    // open handles

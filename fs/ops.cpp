@@ -351,44 +351,57 @@ void sp_fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
 }
 
 // READDIR and READDIRPLUS: as many entries after `off` as fit in `size` bytes. With
-// `plus`, each entry but "." and ".." carries its attributes and counts a lookup.
+// `plus`, each entry but "." and ".." carries its attributes and counts a lookup. The
+// entries are chosen under the namespace lock; their attributes are read after it, since
+// a file's mutex may be held for long by a write.
 void read_directory(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) {
     Filesystem& fs = fs_of(req);
-    auto buffer = std::make_unique_for_overwrite<char[]>(size);
+    struct Chosen {
+        std::string name;
+        InodePtr inode;
+        Lifetime lifetime;
+        uint64_t next;
+    };
+    std::vector<Chosen> chosen;
     size_t used = 0;
-    std::string name;
     int err = fs.tree.readdir(
         ino, static_cast<uint64_t>(off), [&](std::string_view entry, Inode& inode, uint64_t next) {
-            name.assign(entry);
-            char* at = buffer.get() + used;
-            size_t room = size - used;
-            size_t len;
-            bool counts = plus && name != "." && name != "..";
-            if (plus) {
-                fuse_entry_param e{};
-                if (counts) {
-                    e = entry_of(inode, inode.lifetime);
-                } else {  // "." and "..": no entry, only what readdir gives
-                    e.attr.st_ino = inode.ino;
-                    e.attr.st_mode = inode.type;
-                }
-                len = fuse_add_direntry_plus(req, at, room, name.c_str(), &e,
-                                             static_cast<off_t>(next));
-            } else {
-                struct stat st {};
-                st.st_ino = inode.ino;
-                st.st_mode = inode.type;
-                len = fuse_add_direntry(req, at, room, name.c_str(), &st, static_cast<off_t>(next));
-            }
-            if (len > room) return false;
-            if (counts) inode.lookups.fetch_add(1, std::memory_order_relaxed);
+            std::string name(entry);
+            // With no buffer, each returns the room the entry needs.
+            size_t len = plus ? fuse_add_direntry_plus(req, nullptr, 0, name.c_str(), nullptr, 0)
+                              : fuse_add_direntry(req, nullptr, 0, name.c_str(), nullptr, 0);
+            if (len > size - used) return false;
             used += len;
+            if (plus && name != "." && name != "..")
+                inode.lookups.fetch_add(1, std::memory_order_relaxed);
+            chosen.push_back({std::move(name), inode.shared_from_this(), inode.lifetime, next});
             return true;
         });
-    if (err)
+    if (err) {
         fuse_reply_err(req, err);
-    else
-        fuse_reply_buf(req, buffer.get(), used);
+        return;
+    }
+    auto buffer = std::make_unique_for_overwrite<char[]>(used);
+    size_t at = 0;
+    for (const Chosen& c : chosen) {
+        const auto next = static_cast<off_t>(c.next);
+        if (plus) {
+            fuse_entry_param e{};
+            if (c.name != "." && c.name != "..") {
+                e = entry_of(*c.inode, c.lifetime);
+            } else {  // "." and "..": no entry, only what readdir gives
+                e.attr.st_ino = c.inode->ino;
+                e.attr.st_mode = c.inode->type;
+            }
+            at += fuse_add_direntry_plus(req, buffer.get() + at, used - at, c.name.c_str(), &e, next);
+        } else {
+            struct stat st {};
+            st.st_ino = c.inode->ino;
+            st.st_mode = c.inode->type;
+            at += fuse_add_direntry(req, buffer.get() + at, used - at, c.name.c_str(), &st, next);
+        }
+    }
+    fuse_reply_buf(req, buffer.get(), at);
 }
 
 void sp_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {

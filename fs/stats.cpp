@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -78,8 +79,10 @@ std::optional<std::uint64_t> stat_value(Filesystem& fs, std::string_view name) {
     if (name == "passthrough") return fs.passthrough.available() ? 1 : 0;
     if (name == "files_passthrough") return fs.passthrough.active();
     Tree::Census census = fs.tree.census();
-    if (name == "files_in_ram") return census.in_ram;
-    if (name == "files_spilled") return census.spilled;
+    // A file freed a moment ago may still be counted on disk: never below zero.
+    std::uint64_t on_disk = std::min(fs.storage.files_on_disk(), census.files);
+    if (name == "files_in_ram") return census.files - on_disk;
+    if (name == "files_spilled") return on_disk;
     if (name == "files_close") return census.close;
     if (name == "files_mount") return census.mount;
     return std::nullopt;

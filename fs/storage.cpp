@@ -124,6 +124,11 @@ void Storage::taken(std::uint64_t bytes) {
 
 // Brings the usage counters and the candidate set in line with what the file holds.
 void Storage::settle(Inode& inode) {
+    bool on_disk = inode.data.rolled() && !inode.in_store;
+    if (on_disk != inode.counted_on_disk) {
+        on_disk_.fetch_add(on_disk ? 1 : std::uint64_t(-1), std::memory_order_relaxed);
+        inode.counted_on_disk = on_disk;
+    }
     std::uint64_t total = footprint(inode.data);
     std::uint64_t ram = inode.data.ram_bytes();
     std::uint64_t stored = inode.in_store ? total : 0;
@@ -476,8 +481,9 @@ int Storage::fallocate(Inode& inode, int mode, std::uint64_t offset, std::uint64
         if (!keep_size || (mode & ~(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE))) return EOPNOTSUPP;
         err = guarded([&] { inode.data.punch_hole(offset, length); });
     } else if (mode & FALLOC_FL_ZERO_RANGE) {
-        if (mode & ~(FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE)) return EOPNOTSUPP;
-        err = guarded([&] { inode.data.zero_range(offset, length, keep_size); });
+        // As on tmpfs, which has no ZERO_RANGE: callers fall back to writing zeros. It
+        // promises the range's space, which 8 EiB of zeros could not keep.
+        return EOPNOTSUPP;
     } else {
         if (mode & ~FALLOC_FL_KEEP_SIZE) return EOPNOTSUPP;
         std::uint64_t need = cost(inode, offset, length);
@@ -509,6 +515,8 @@ int Storage::seek(Inode& inode, std::uint64_t offset, int whence, std::uint64_t&
 
 void Storage::drop(Inode& inode) {
     std::lock_guard lock(inode.mutex);
+    // Freeing much data takes a while: let another thread read requests meanwhile.
+    if (inode.charged > (1u << 20)) step_aside();
     if (inode.data.fd() >= 0) backing_gone(inode);
     inode.data = tempfile::Spool();
     settle(inode);
@@ -516,18 +524,21 @@ void Storage::drop(Inode& inode) {
 
 int Storage::charge_metadata(std::uint64_t bytes) {
     if (bytes == 0) return 0;
-    if (!reserve(bytes)) return ENOSPC;
-    // No rollover to make room: the caller holds some inode's mutex, which lock_victim
-    // cannot tell from a victim's (try_lock by its owner is undefined).
-    if (!reserve_ram(bytes)) {
-        unreserve(bytes);
+    std::uint64_t held = metadata_.load(std::memory_order_relaxed);
+    do {
+        if (held + bytes > heap_budget_.load(std::memory_order_relaxed) / 2) return ENOSPC;
+    } while (!metadata_.compare_exchange_weak(held, held + bytes, std::memory_order_relaxed));
+    if (!reserve(bytes)) {
+        metadata_.fetch_sub(bytes, std::memory_order_relaxed);
         return ENOSPC;
     }
+    ram_.fetch_add(bytes, std::memory_order_relaxed);
     return 0;
 }
 
 void Storage::release_metadata(std::uint64_t bytes) {
     if (bytes == 0) return;
+    metadata_.fetch_sub(bytes, std::memory_order_relaxed);
     unreserve(bytes);
     ram_.fetch_sub(bytes, std::memory_order_relaxed);
 }

@@ -131,11 +131,17 @@ class Storage {
 
     // Bytes held outside file data (extended attributes: names, values, per-entry
     // overhead), charged against size= and ram= like file data: they count in usage().used
-    // and usage().ram. ENOSPC when size= or the RAM budget would be passed (other files'
-    // data do not roll over for it: the caller holds an inode's mutex, and which one is
-    // not known here). Thread-safe, lock-free.
+    // and usage().ram. ENOSPC when size= would be passed, or when metadata alone would take
+    // more than half the heap's RAM budget. Within that they may push the heap past its
+    // budget for a moment: file data cannot roll over here (the caller holds an inode's
+    // mutex, and which one is not known), so the next write that needs RAM rolls files
+    // over until data and metadata fit again. Thread-safe, lock-free.
     int charge_metadata(std::uint64_t bytes);
     void release_metadata(std::uint64_t bytes);
+
+    // Regular files whose data is on disk (a file of its own in spill_dir, or the pack),
+    // for the statistics: counted as files change place, never by a scan.
+    std::uint64_t files_on_disk() const { return on_disk_.load(std::memory_order_relaxed); }
 
     struct Usage {
         std::uint64_t used = 0;  // bytes charged, RAM + spill
@@ -204,6 +210,8 @@ class Storage {
     std::atomic<std::uint64_t> ram_ = 0;               // charged in RAM + reserved
     std::atomic<std::uint64_t> freed_since_trim_ = 0;  // freed, kept by malloc for reuse
     std::atomic<std::uint64_t> spilled_ = 0;           // files rolled over and not yet dropped
+    std::atomic<std::uint64_t> metadata_ = 0;          // charge_metadata()'s bytes
+    std::atomic<std::uint64_t> on_disk_ = 0;           // files_on_disk()
 
     std::mutex pack_mutex_;  // making the pack
     std::shared_ptr<tempfile::Pack> pack_;

@@ -86,17 +86,18 @@ int Tree::lookup(Ino parent, std::string_view name, InodePtr& out) {
 }
 
 void Tree::forget(Ino ino, std::uint64_t n) {
-    Freed freed{*this, {}};
+    Deferred deferred{*this, {}, {}, now()};
     std::unique_lock lock(mutex_);
     Inode* inode = find_locked(ino);
     if (!inode) return;
     std::uint64_t held = inode->lookups.load(std::memory_order_relaxed);
     inode->lookups.store(held > n ? held - n : 0, std::memory_order_relaxed);
-    maybe_free(*inode, freed);
+    maybe_free(*inode, deferred);
 }
 
 InodePtr Tree::new_inode(mode_t mode) {
     auto inode = std::make_shared<Inode>(next_ino_++, mode);
+    if (inode->is_reg()) ++regular_;
     inode->atime = inode->mtime = inode->ctime = now();
     inodes_.emplace(inode->ino, inode);
     return inode;
@@ -113,7 +114,7 @@ void Tree::add_entry(Inode& dir, std::string_view name, Inode& child) {
         ++dir.nlink;  // the child's ".."
     } else {
         child.names.emplace_back(dir.ino, std::string(name));
-        ++child.nlink;
+        if (++child.nlink == 1 && child.is_reg()) ++named_[static_cast<int>(child.lifetime)];
     }
 }
 
@@ -126,7 +127,7 @@ void Tree::remove_entry(Inode& dir, std::string_view name, Inode& child) {
         --dir.nlink;
     } else {
         erase_name(child, dir.ino, name);
-        --child.nlink;
+        if (--child.nlink == 0 && child.is_reg()) --named_[static_cast<int>(child.lifetime)];
     }
 }
 
@@ -137,20 +138,27 @@ void Tree::update_lingering(Inode& inode) {
     lingering ? ++lingering_ : --lingering_;
 }
 
-Tree::Freed::~Freed() {
+Tree::Deferred::~Deferred() {
+    for (const InodePtr& inode : changed) touch_ctime(*inode, ctime);
     if (!tree.config_.on_free) return;
-    for (const InodePtr& inode : inodes) tree.config_.on_free(*inode);
+    for (const InodePtr& inode : freed) tree.config_.on_free(*inode);
 }
 
-void Tree::maybe_free(Inode& inode, Freed& freed) {
+void Tree::touch_later(Inode& inode, Deferred& deferred) {
+    if (auto it = inodes_.find(inode.ino); it != inodes_.end())
+        deferred.changed.push_back(it->second);
+}
+
+void Tree::maybe_free(Inode& inode, Deferred& deferred) {
     update_lingering(inode);
     if (inode.ino == FUSE_ROOT_ID || inode.nlink > 0 || inode.opens > 0 ||
         inode.lookups.load(std::memory_order_relaxed) > 0)
         return;
     if (inode.lingering) --lingering_;
     inode.lingering = false;
+    if (inode.is_reg()) --regular_;
     auto it = inodes_.find(inode.ino);
-    freed.inodes.push_back(std::move(it->second));
+    deferred.freed.push_back(std::move(it->second));
     inodes_.erase(it);
 }
 
@@ -197,6 +205,7 @@ int Tree::create(Ino parent, std::string_view name, mode_t mode, dev_t rdev, con
 
 int Tree::link(Ino ino, Ino new_parent, std::string_view new_name, InodePtr& out) {
     if (int err = check_name(new_name)) return err;
+    Deferred deferred{*this, {}, {}, now()};
     std::unique_lock lock(mutex_);
     int err;
     Inode* dir = dir_locked(new_parent, err);
@@ -210,9 +219,8 @@ int Tree::link(Ino ino, Ino new_parent, std::string_view new_name, InodePtr& out
     if (inode.lingering && full()) return ENOSPC;
     add_entry(*dir, new_name, inode);
     update_lingering(inode);  // linkat(2) of an O_TMPFILE file through /proc/self/fd
-    timespec t = now();
-    touch_dir(*dir, t);
-    touch_ctime(inode, t);
+    touch_dir(*dir, deferred.ctime);
+    touch_later(inode, deferred);
     inode.lookups.fetch_add(1, std::memory_order_relaxed);
     out = it->second;
     return 0;
@@ -229,7 +237,7 @@ int Tree::rmdir(Ino parent, std::string_view name) {
 }
 
 int Tree::remove(Ino parent, std::string_view name, bool directory) {
-    Freed freed{*this, {}};
+    Deferred deferred{*this, {}, {}, now()};
     std::unique_lock lock(mutex_);
     int err;
     Inode* dir = dir_locked(parent, err);
@@ -241,10 +249,9 @@ int Tree::remove(Ino parent, std::string_view name, bool directory) {
     if (directory && !child.dir.by_name.empty()) return ENOTEMPTY;
     remove_entry(*dir, name, child);
     if (directory) child.nlink = 0;
-    timespec t = now();
-    touch_dir(*dir, t);
-    touch_ctime(child, t);
-    maybe_free(child, freed);
+    touch_dir(*dir, deferred.ctime);
+    touch_later(child, deferred);
+    maybe_free(child, deferred);
     return 0;
 }
 
@@ -264,7 +271,7 @@ int Tree::rename(Ino parent, std::string_view name, Ino new_parent, std::string_
     if ((flags & RENAME_EXCHANGE) && (flags & (RENAME_NOREPLACE | RENAME_WHITEOUT))) return EINVAL;
     const bool whiteout = flags & RENAME_WHITEOUT;
     if (int err = check_name(new_name)) return err;
-    Freed freed{*this, {}};
+    Deferred deferred{*this, {}, {}, now()};
     std::unique_lock lock(mutex_);
     int err;
     Inode* from_dir = dir_locked(parent, err);
@@ -292,13 +299,13 @@ int Tree::rename(Ino parent, std::string_view name, Ino new_parent, std::string_
     // The whiteout is one more inode, checked before anything changes.
     if (whiteout && full()) return ENOSPC;
 
-    timespec t = now();
+    const timespec& t = deferred.ctime;
     if (flags & RENAME_EXCHANGE) {
         remove_entry(*from_dir, name, source);
         remove_entry(*to_dir, new_name, *target);
         add_entry(*to_dir, new_name, source);
         add_entry(*from_dir, name, *target);
-        touch_ctime(*target, t);
+        touch_later(*target, deferred);
     } else {
         if (target) {
             if (source.is_dir() && !target->is_dir()) return ENOTDIR;
@@ -306,11 +313,11 @@ int Tree::rename(Ino parent, std::string_view name, Ino new_parent, std::string_
             if (target->is_dir() && !target->dir.by_name.empty()) return ENOTEMPTY;
             remove_entry(*to_dir, new_name, *target);
             if (target->is_dir()) target->nlink = 0;
-            touch_ctime(*target, t);
+            touch_later(*target, deferred);
         }
         remove_entry(*from_dir, name, source);
         add_entry(*to_dir, new_name, source);
-        if (target) maybe_free(*target, freed);
+        if (target) maybe_free(*target, deferred);
         if (whiteout) {
             auto mark = new_inode(S_IFCHR);  // mode 0, device 0/0: WHITEOUT_MODE, WHITEOUT_DEV
             mark->uid = caller.uid;
@@ -318,7 +325,7 @@ int Tree::rename(Ino parent, std::string_view name, Ino new_parent, std::string_
             add_entry(*from_dir, name, *mark);
         }
     }
-    touch_ctime(source, t);
+    touch_later(source, deferred);
     touch_dir(*from_dir, t);
     if (to_dir != from_dir) touch_dir(*to_dir, t);
     return 0;
@@ -332,11 +339,11 @@ void Tree::open(Inode& inode) {
 
 std::vector<Removal> Tree::release(Inode& inode) {
     std::vector<Removal> removed;
-    Freed freed{*this, {}};
+    Deferred deferred{*this, {}, {}, now()};
     std::unique_lock lock(mutex_);
     if (inode.opens > 0) --inode.opens;
     if (inode.opens == 0 && inode.is_reg() && inode.lifetime == Lifetime::close) {
-        timespec t = now();
+        const timespec& t = deferred.ctime;
         while (!inode.names.empty()) {
             auto [parent, name] = inode.names.back();
             Inode& dir = *inodes_.at(parent);
@@ -344,9 +351,9 @@ std::vector<Removal> Tree::release(Inode& inode) {
             touch_dir(dir, t);
             removed.push_back({parent, inode.ino, std::move(name)});
         }
-        if (!removed.empty()) touch_ctime(inode, t);
+        if (!removed.empty()) touch_later(inode, deferred);
     }
-    maybe_free(inode, freed);
+    maybe_free(inode, deferred);
     return removed;
 }
 
@@ -363,6 +370,10 @@ std::vector<std::pair<Ino, std::string>> Tree::names_of(const Inode& inode) cons
 int Tree::set_lifetime(Inode& inode, Lifetime lifetime) {
     if (!inode.is_reg() && !inode.is_dir()) return EINVAL;
     std::unique_lock lock(mutex_);
+    if (inode.is_reg() && inode.nlink > 0 && inode.lifetime != lifetime) {
+        --named_[static_cast<int>(inode.lifetime)];
+        ++named_[static_cast<int>(lifetime)];
+    }
     inode.lifetime = lifetime;
     return 0;
 }
@@ -395,14 +406,8 @@ std::uint64_t Tree::inode_count() const {
 
 Tree::Census Tree::census() const {
     std::shared_lock lock(mutex_);
-    Census census;
-    for (const auto& [ino, inode] : inodes_) {
-        if (!inode->is_reg()) continue;
-        if (inode->nlink > 0) (inode->lifetime == Lifetime::close ? census.close : census.mount)++;
-        std::lock_guard inode_lock(inode->mutex);
-        (inode->data.rolled() && !inode->in_store ? census.spilled : census.in_ram)++;
-    }
-    return census;
+    return {named_[static_cast<int>(Lifetime::close)], named_[static_cast<int>(Lifetime::mount)],
+            regular_};
 }
 
 }  // namespace spoolfs

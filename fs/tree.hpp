@@ -102,7 +102,8 @@ class Tree {
     // Calls `fn(name, inode, next_cookie)` for the entries of a directory after `cookie`
     // (0 starts with "." and ".."), in cookie order, until fn returns false. fn runs
     // under the shared namespace lock: it may take the inode's mutex and count a lookup
-    // (readdirplus), and must call nothing else of the Tree.
+    // (readdirplus), and must call nothing else of the Tree. It should not take an inode's
+    // mutex, which a long write may hold: the namespace would wait with it.
     using DirentFn = std::function<bool(std::string_view, Inode&, std::uint64_t)>;
     int readdir(Ino dir, std::uint64_t cookie, const DirentFn& fn) const;
 
@@ -110,12 +111,12 @@ class Tree {
     std::uint64_t inode_count() const;
     std::optional<std::uint64_t> max_inodes() const { return config_.max_inodes; }
 
-    // Regular files: those with a name under each lifetime, and all by where their data is.
+    // Regular files: those with a name under each lifetime, and all of them. Kept as
+    // counts, so that any user may read them often on a mount of millions of files.
     struct Census {
         std::uint64_t close = 0;
         std::uint64_t mount = 0;
-        std::uint64_t in_ram = 0;
-        std::uint64_t spilled = 0;
+        std::uint64_t files = 0;
     };
     Census census() const;
 
@@ -127,16 +128,23 @@ class Tree {
     void remove_entry(Inode& dir, std::string_view name, Inode& child);
     // Marks `inode` lingering or not, from its names and handles.
     void update_lingering(Inode& inode);
-    // Inodes freed while the namespace lock is held, handed to on_free once it is
-    // released (freeing a file's data is work in proportion to its size). Declared before
-    // the lock in a method, so that it is destroyed after the lock is released.
-    struct Freed {
+    // What a namespace change does to inodes' own state, done once the namespace lock is
+    // released: a file's mutex may be held for long (a write, a rollover copying it to
+    // disk), and waiting for it under the namespace lock would stall the whole mount.
+    // Freed inodes go to on_free (freeing data is work in proportion to its size); changed
+    // inodes get their new ctime. Declared before the lock in a method, so that it is
+    // destroyed after the lock is released.
+    struct Deferred {
         const Tree& tree;
-        std::vector<InodePtr> inodes;
-        ~Freed();
+        std::vector<InodePtr> freed;
+        std::vector<InodePtr> changed;
+        timespec ctime{};
+        ~Deferred();
     };
-    // Frees `inode` into `freed` if nothing holds it any more.
-    void maybe_free(Inode& inode, Freed& freed);
+    // Frees `inode` into `deferred` if nothing holds it any more.
+    void maybe_free(Inode& inode, Deferred& deferred);
+    // `inode`'s ctime becomes deferred.ctime, once the lock is released.
+    void touch_later(Inode& inode, Deferred& deferred);
     // Inodes in use (see inode_count()), and whether one more would pass nr_inodes.
     std::uint64_t in_use() const { return inodes_.size() - lingering_; }
     bool full() const;
@@ -148,6 +156,8 @@ class Tree {
     mutable std::shared_mutex mutex_;
     std::unordered_map<Ino, InodePtr> inodes_;
     std::uint64_t lingering_ = 0;  // inodes_ that are lingering
+    std::uint64_t named_[2] = {};  // regular files with a name, by Lifetime (census)
+    std::uint64_t regular_ = 0;    // regular files (census)
     Ino next_ino_ = FUSE_ROOT_ID + 1;
 };
 
