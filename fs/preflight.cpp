@@ -1,6 +1,7 @@
 #include "preflight.hpp"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -91,6 +92,9 @@ std::optional<std::string> preflight(const Options& options) {
     if (::geteuid() == 0) return std::nullopt;  // root mounts without fusermount3
     if (!executable_in_path("fusermount3"))
         return "fusermount3 not found: a plain user mounts through it (Debian package fuse3)";
+    if (!::getpwuid(::getuid()))
+        return "uid " + std::to_string(::getuid()) +
+               " has no entry in the user database: fusermount3 mounts only for known users";
     if (options.allow_other && !fuse_conf_allows_other())
         return "allow_other: only root may use it unless /etc/fuse.conf has the line "
                "user_allow_other";

@@ -3,8 +3,9 @@
 // the cause (and leaves nothing behind) instead of libfuse's and fusermount3's messages:
 // - the mount point is not already a spoolfs mount;
 // - /dev/fuse exists and this process may open it;
-// - a plain user has fusermount3 (libfuse mounts through it), and may use allow_other
-//   only where /etc/fuse.conf says user_allow_other.
+// - a plain user has fusermount3 (libfuse mounts through it) and an entry in the user
+//   database (fusermount3 refuses others), and may use allow_other only where
+//   /etc/fuse.conf says user_allow_other.
 // Option syntax and directories are options.hpp's; this reads the running system.
 #pragma once
 

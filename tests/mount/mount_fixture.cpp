@@ -116,7 +116,19 @@ Mount::~Mount() {
     unlink(log_path_.c_str());
 }
 
+// A hung connection is aborted through fusectl: mount it where the system did not (systemd
+// does, as sys-fs-fuse-connections.mount; a VM or container without it may not). Left
+// mounted afterwards, as a system normally has it.
+static void ensure_fusectl() {
+    static const bool mounted = [] {
+        if (find_mount("/sys/fs/fuse/connections")) return true;
+        return ::mount("fusectl", "/sys/fs/fuse/connections", "fusectl", 0, nullptr) == 0;
+    }();
+    (void)mounted;
+}
+
 void Mount::start() {
+    ensure_fusectl();
     const char* exe = std::getenv("SPOOLFS");
     if (!exe || !*exe) throw std::runtime_error("SPOOLFS is not set: the path of the daemon");
     std::vector<std::string> args{exe, "-f"};

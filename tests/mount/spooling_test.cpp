@@ -333,9 +333,10 @@ TEST_CASE("SIGKILL of the daemon gives all spilled space back") {
     REQUIRE(status);
     CHECK(WIFSIGNALED(*status));
     held.reset();
-    const auto r = run_process({"fusermount3", "-u", m.path()}, 10s);
-    INFO(r.describe());
-    CHECK(r.exited_with(0));
+    // auto_unmount (the default) takes the dead daemon's mount away by itself.
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (find_mount(m.path()) && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(10ms);
     CHECK_FALSE(find_mount(m.path()));
     CHECK(list_dir(spill.path()).empty());
     CHECK(spill.free_bytes() == free_before);
@@ -518,10 +519,9 @@ TEST_CASE("measure: daemon RSS, fresh and per empty file", "[.measure]") {
                                << " bytes per file");
 }
 
-// Each spill file lives through a descriptor of the daemon's, and descriptors are
-// limited: past the limit a write that needs a rollover gets ENOSPC, never EMFILE, and
-// nothing already written is lost.
-TEST_CASE("spilling stops at the descriptor limit with ENOSPC, data intact") {
+// Small spilled files share the pack, so descriptors do not limit how many can spill:
+// with 512 descriptors, 1000 files of 64 KiB all spill and read back.
+TEST_CASE("spilling is bounded by space, not by descriptors") {
     SpillFs spill("256M");
     // The daemon starts through a shell that lowers its descriptor limit (the test's own
     // stays as it is: a lowered hard limit could not be raised again).
@@ -550,16 +550,22 @@ TEST_CASE("spilling stops at the descriptor limit with ENOSPC, data intact") {
             break;
         }
     }
-    CHECK(err == ENOSPC);
-    CHECK(written > 200);
-    CHECK(stat_of(*m, "files_spilled") <= 256);
+    CHECK(err == 0);
+    CHECK(written == 1000);
+    CHECK(stat_of(*m, "files_spilled") > 900);
     for (int i = 0; i < written; ++i) {
         INFO("file f" << i);
         REQUIRE(read_file(*m / ("f" + std::to_string(i))) ==
                 std::string(64 * KiB, static_cast<char>('a' + i % 26)));
     }
-    // Deleting spilled files gives their descriptors back: spilling works again.
-    for (int i = 0; i < 50; ++i) REQUIRE(unlink((*m / ("f" + std::to_string(i))).c_str()) == 0);
+    // Deleting spilled files gives their space back.
+    const std::uint64_t free_before = spill.free_bytes();
+    for (int i = 0; i < 500; ++i) REQUIRE(unlink((*m / ("f" + std::to_string(i))).c_str()) == 0);
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (spill.free_bytes() < free_before + 500 * 64 * KiB &&
+           std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(10ms);
+    CHECK(spill.free_bytes() >= free_before + 500 * 64 * KiB);
     write_file(*m / "again", chunk);
     CHECK(read_file(*m / "again") == chunk);
 }
