@@ -218,7 +218,8 @@ void run_variant(const Variant& v) {
     }
     const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
     std::cerr << "fuzz " << v.name << ": " << count << " sequences of " << ops_per_sequence << " ops, seed " << base
-              << ", " << failures << " failing, " << seconds << " s\n";
+              << ", " << failures << " failing, " << seconds << " s"
+              << (v.big_data ? ", " + std::to_string(spilled_files) + " spilled files seen" : std::string()) << "\n";
     std::ostringstream summary;
     for (const auto& [kind, n] : kinds) summary << "  " << n << " x " << kind << "\n";
     INFO("spoolfs differs from tmpfs in " << failures << " sequences; by kind:\n"
