@@ -110,6 +110,14 @@ int set_attributes(Filesystem& fs, Inode& inode, const struct stat& attr, int to
     else if (to_set & FUSE_SET_ATTR_MTIME)
         inode.mtime = attr.st_mtim;
     inode.ctime = (to_set & FUSE_SET_ATTR_CTIME) ? attr.st_ctim : t;
+    // A file of its own takes the times too, so that the kernel's relatime decisions on
+    // it, which follow_backing() reads, start from the same atime and mtime.
+    constexpr int times = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME |
+                          FUSE_SET_ATTR_MTIME_NOW;
+    if ((to_set & times) && inode.is_reg() && inode.data.fd() >= 0) {
+        const timespec both[2] = {inode.atime, inode.mtime};
+        ::futimens(inode.data.fd(), both);
+    }
     // What the truncate did to the spill file's times is ours, not a direct write.
     follow_backing(inode, false);
     return 0;

@@ -139,7 +139,9 @@ void follow_backing(Inode& inode, bool adopt_times) {
     if (::fstat(inode.data.fd(), &st) != 0) return;
     inode.data.sync_size(static_cast<std::uint64_t>(st.st_size));
     if (adopt_times && st.st_mtim != inode.backing_mtime) inode.mtime = inode.ctime = st.st_mtim;
-    if (adopt_times && st.st_atim != inode.backing_atime) inode.atime = st.st_atim;
+    // The backing file's atime moved: the kernel read it. Whether that moves the file's
+    // own atime is relatime's rule on the file's own times, as for a READ.
+    if (adopt_times && st.st_atim != inode.backing_atime) note_access(inode);
     inode.backing_mtime = st.st_mtim;
     inode.backing_atime = st.st_atim;
 }
