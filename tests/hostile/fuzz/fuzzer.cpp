@@ -1001,6 +1001,7 @@ struct Runner::Impl {
         for (int i = 0; i < 2; ++i) {
             if (std::string err = setup(sides[static_cast<std::size_t>(i)], i == 0 ? 700 : 800); !err.empty()) {
                 fail(0, {std::string(sides[static_cast<std::size_t>(i)].label) + " setup: " + err}, "setup");
+                result.connection_lost = i == 1;  // a spoolfs that cannot mkdir is remounted
                 teardown(sides[0]);
                 teardown(sides[1]);
                 return result;
