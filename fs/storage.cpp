@@ -103,13 +103,14 @@ bool Storage::reserve_ram(std::uint64_t bytes) {
 
 // Freed heap memory stays in glibc's arenas, where new file data reuses it without page
 // faults (a fault costs about 2.6 us per 4 KiB page here, most of a 1 MiB write). It still
-// counts against ram=: once live data plus what is kept would pass the budget, or a
-// quarter of the budget lies idle, it goes back to the kernel.
+// counts against ram=: once live data plus what is kept would pass the budget, or more
+// than kept_freed_max (or a quarter of the budget) lies idle, it goes back to the kernel,
+// as tmpfs gives pages back at unlink.
 void Storage::given_back(std::uint64_t bytes) {
     std::uint64_t kept = freed_since_trim_.fetch_add(bytes, std::memory_order_relaxed) + bytes;
     std::uint64_t live = ram_.load(std::memory_order_relaxed);
     std::uint64_t budget = heap_budget_.load(std::memory_order_relaxed);
-    if (live + kept <= budget && kept <= budget / 4) return;
+    if (live + kept <= budget && kept <= std::min(budget / 4, kept_freed_max)) return;
     freed_since_trim_.store(0, std::memory_order_relaxed);
     malloc_trim(0);
 }

@@ -121,6 +121,8 @@ class Storage {
     // mapping writes it; ENOSPC without room.
     int unspill(Inode& inode);
     static constexpr std::uint64_t unspill_limit = 1 << 20;
+    // Freed file data kept in the heap for reuse, at most (see given_back()).
+    static constexpr std::uint64_t kept_freed_max = 32 << 20;
 
     // The kernel wrote to the file's spill file directly: its size and blocks go into
     // the accounts.
