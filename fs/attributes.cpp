@@ -24,7 +24,7 @@ bool before(const timespec& a, const timespec& b) {
 }  // namespace
 
 bool kill_privileges_locked(Filesystem& fs, Inode& inode, const Requester* requester) {
-    if (!inode.is_reg()) return false;
+    if (inode.is_dir()) return false;  // a chown clears them on every other kind, as tmpfs
     mode_t killed = inode.mode & ~S_ISUID;
     // Without group-execute, set-group-ID marks mandatory locking, not privilege: it goes
     // only for a caller outside the file's group without CAP_FSETID (the kernel's
@@ -90,9 +90,15 @@ int set_attributes(Filesystem& fs, Inode& inode, const struct stat& attr, int to
         if (inode.is_dir()) return EISDIR;
         if (!inode.is_reg()) return EINVAL;
         if (attr.st_size < 0) return EINVAL;
+        // As tmpfs: a truncate(2) to the same size touches the times only where it cuts
+        // stored data (a file holding none is left alone); ftruncate(2) and open(O_TRUNC)
+        // ask for them explicitly (ops.cpp adds FUSE_SET_ATTR_MTIME_NOW).
+        const bool changes = inode.data.size() != static_cast<std::uint64_t>(attr.st_size) ||
+                             inode.data.allocated_bytes() > 0;
         if (int err = fs.storage.truncate(inode, static_cast<std::uint64_t>(attr.st_size)))
             return err;
-        inode.mtime = t;
+        if (!changes && to_set == FUSE_SET_ATTR_SIZE) return 0;
+        if (changes) inode.mtime = t;
     }
     // A chown drops the privileges of the file (with FUSE_HANDLE_KILLPRIV_V2 the
     // kernel leaves that to us), unless the same call sets the mode.
@@ -145,9 +151,14 @@ int clear_privileges_on_request(Filesystem& fs, Inode& inode, const Requester& r
         group = inode.gid;
         mode = inode.mode;
     }
-    if (!inode.is_reg() || !(mode & (S_ISUID | S_ISGID))) return 0;
+    if (inode.is_dir() || !(mode & (S_ISUID | S_ISGID))) return 0;
     // /proc is read only for a stranger, and never under the inode's mutex.
-    bool allowed = requester.uid == owner || (mode & S_IWOTH) ||
+    bool writer;  // a handle open for writing: the kernel clears the bits for its write
+    {
+        std::lock_guard lock(inode.mutex);
+        writer = inode.writers.contains(requester.uid);
+    }
+    bool allowed = requester.uid == owner || writer || (mode & S_IWOTH) ||
                    ((mode & S_IWGRP) && in_group(requester, group)) ||
                    has_capability(requester.pid, requester.uid, CAP_FOWNER);
     if (!allowed) return EPERM;
@@ -162,12 +173,26 @@ bool kill_privileges(Filesystem& fs, Inode& inode, const Requester* requester) {
 
 void release_handle(Filesystem& fs, Handle& handle) {
     if (handle.released) return;
-    handle.released = true;
+    Inode& inode = *handle.inode;
+    bool owner_or_root;
     {
-        std::lock_guard lock(handle.inode->mutex);
-        handle.ended_passthrough = end_handle(fs, *handle.inode);
+        std::lock_guard lock(inode.mutex);
+        if (!handle.ended) {
+            handle.ended_passthrough = end_handle(fs, inode);
+            if (handle.writing) {
+                auto it = inode.writers.find(handle.opener);
+                if (it != inode.writers.end() && --it->second == 0) inode.writers.erase(it);
+            }
+            handle.ended = true;
+        }
+        owner_or_root = handle.opener == 0 || handle.opener == inode.uid;
     }
-    for (Removal& removal : fs.tree.release(*handle.inode)) fs.notifier.push(std::move(removal));
+    // Under lifetime=close the last close makes the names vanish: only where the one who
+    // opened that last handle could have unlinked them (the owner, or root). A stranger
+    // who merely read the file must not empty a sticky directory of it.
+    for (Removal& removal : fs.tree.release(inode, owner_or_root))
+        fs.notifier.push(std::move(removal));
+    handle.released = true;  // only now: a release that threw is done again by RELEASE
 }
 
 int copy_range(Filesystem& fs, Inode& in, std::uint64_t off_in, Inode& out, std::uint64_t off_out,
@@ -198,7 +223,11 @@ int copy_range(Filesystem& fs, Inode& in, std::uint64_t off_in, Inode& out, std:
     }
     if (done) {
         note_modification(out);
+        const timespec atime = in.atime;
         note_access(in);
+        // The kernel drops the destination's cached times after a copy, not the source's.
+        if (atime.tv_sec != in.atime.tv_sec || atime.tv_nsec != in.atime.tv_nsec)
+            fs.notifier.invalidate_attributes(in.ino);
     }
     return 0;
 }

@@ -42,8 +42,14 @@ std::uint64_t effective_capabilities(pid_t pid) {
 }  // namespace
 
 bool has_capability(pid_t pid, uid_t uid, int capability) {
-    if (pid <= 0) return uid == 0;
+    // A caller the daemon cannot see (another pid namespace) proves nothing.
+    if (pid <= 0) return false;
     if ((effective_capabilities(pid) >> capability & 1) == 0) return false;
+    // The process behind that pid now must be the requester (not one that reused its id):
+    // its file-system uid, the fourth of "Uid:", is the one FUSE gave.
+    std::istringstream ids(status_field(pid, "Uid"));
+    uid_t real, effective, saved, fs = static_cast<uid_t>(-1);
+    if (!(ids >> real >> effective >> saved >> fs) || fs != uid) return false;
     return same_user_namespace(pid);
 }
 

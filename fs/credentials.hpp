@@ -5,8 +5,8 @@
 // FUSE tells the daemon a request's uid, gid and pid only. The capability is read from
 // /proc/PID/status (CapEff) and counts only for a process in the daemon's own user
 // namespace: a container's root holds its capabilities over its own namespace, not over
-// ours. A request whose pid the daemon cannot see (another pid namespace: pid 0) counts
-// as privileged when its uid is 0. Thread-safe; reads /proc, so callers ask only where
+// ours. A request whose pid the daemon cannot see (another pid namespace: pid 0) has no
+// capability, and the process found behind a pid must have the request's uid. Thread-safe; reads /proc, so callers ask only where
 // the answer matters (a non-owner's change, a privileged listing).
 #pragma once
 

@@ -1,5 +1,6 @@
 #include "device_io.hpp"
 
+#include <fcntl.h>
 #include <linux/fuse.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -87,6 +88,18 @@ void apply_in_order(Filesystem& fs, fuse_in_header* header, ssize_t n) {
             if (auto* in = body_of<fuse_setattr_in>(header, n);
                 in && (in->valid & FATTR_KILL_SUIDGID))
                 kill_privileges_of(fs, *header);
+            break;
+        case FUSE_READDIR:
+        case FUSE_READDIRPLUS:
+            // A listing begins: the directory's atime follows relatime, unless the
+            // directory was opened O_NOATIME (libfuse does not pass readdir the flags).
+            if (auto* in = body_of<fuse_read_in>(header, n);
+                in && in->offset == 0 && !(in->flags & O_NOATIME)) {
+                if (InodePtr dir = fs.tree.find(header->nodeid)) {
+                    std::lock_guard lock(dir->mutex);
+                    note_access(*dir);
+                }
+            }
             break;
         case FUSE_OPEN:
             if (auto* in = body_of<fuse_open_in>(header, n);

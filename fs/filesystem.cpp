@@ -2,6 +2,8 @@
 
 #include <sys/resource.h>
 
+#include <utility>
+
 #include "xattrs.hpp"
 
 namespace spoolfs {
@@ -29,6 +31,7 @@ Filesystem::Filesystem(const Options& options, tempfile::FileDescriptor spill_di
               [this](Inode& inode) {
                   if (inode.is_reg()) storage.drop(inode);
                   release_xattrs(*this, inode);
+                  storage.release_metadata(std::exchange(inode.symlink_bytes, 0));
               },
       }),
       storage(Storage::Config{

@@ -46,6 +46,9 @@ class Filesystem {
 // The handle behind a FUSE file handle (fi->fh) of a regular file.
 struct Handle {
     InodePtr inode;
+    uid_t opener = 0;                // who opened it (the request's uid)
+    bool writing = false;            // opened for writing: the opener counts in inode.writers
+    bool ended = false;              // the inode's side of the release is done
     bool released = false;           // the session loop already applied this release in order
     bool ended_passthrough = false;  // that release ended passthrough (after_passthrough)
 };

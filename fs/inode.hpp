@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -58,7 +59,7 @@ struct Inode : std::enable_shared_from_this<Inode> {
     std::uint32_t opens = 0;                 // open file handles
     std::atomic<nlink_t> nlink = 0;          // changed under the exclusive lock, read anywhere
     Directory dir;                           // directories only
-    std::vector<std::pair<Ino, std::string>> names;  // where a non-directory is linked
+    std::set<std::pair<Ino, std::string>> names;  // where a non-directory is linked
     Lifetime lifetime = Lifetime::mount;  // regular files: in force; directories: inherited
     bool lingering = false;  // no name and no handle, only the kernel's lookups: as good as
                              // gone (tmpfs frees it at unlink), so nr_inodes does not count it
@@ -73,6 +74,8 @@ struct Inode : std::enable_shared_from_this<Inode> {
     std::string symlink_target;
     std::map<std::string, std::string, std::less<>> xattrs;
     std::uint64_t xattr_bytes = 0;  // what the xattrs are charged (xattrs.hpp)
+    std::uint64_t symlink_bytes = 0;  // what a long symlink target is charged, as tmpfs's page
+    std::map<uid_t, unsigned> writers;  // handles open for writing, by opener
     std::size_t xattr_names = 0;    // their names' length as listxattr(2) returns them
     tempfile::Spool data;  // regular files only
     // What the Storage counts for `data`: all of it (size=), the part in RAM (ram=), and

@@ -121,6 +121,9 @@ void sp_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
         fuse_reply_err(req, ENOENT);
         return;
     }
+    // ftruncate(2) comes with the handle and sets the times whatever the size was, as on
+    // tmpfs; truncate(2) comes without, and changes them only where it cuts (attributes.cpp).
+    if (fi && (to_set & FUSE_SET_ATTR_SIZE)) to_set |= FUSE_SET_ATTR_MTIME_NOW;
     int err = to_set == 0 ? clear_privileges_on_request(fs, *inode, requester_of(req))
                           : set_attributes(fs, *inode, *attr, to_set);
     if (err) {
@@ -149,8 +152,19 @@ void sp_readlink(fuse_req_t req, fuse_ino_t ino) {
 void make(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev,
           std::string_view target = {}) {
     Filesystem& fs = fs_of(req);
+    // As tmpfs: a symlink target that does not fit in the inode takes a page of size=.
+    constexpr std::size_t inline_target = 128;
+    const std::uint64_t charge = target.size() >= inline_target ? 4096 : 0;
+    if (int err = fs.storage.charge_metadata(charge)) {
+        fuse_reply_err(req, err);
+        return;
+    }
     InodePtr inode;
     int err = fs.tree.create(parent, name, mode, rdev, caller_of(req), target, inode);
+    if (err)
+        fs.storage.release_metadata(charge);
+    else
+        inode->symlink_bytes = charge;  // given back with the inode (filesystem.cpp)
     reply_entry(req, fs, err, inode);
 }
 
@@ -201,22 +215,23 @@ void sp_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* n
     reply_entry(req, fs, err, inode);
 }
 
-// Opens a handle on a regular file; the file handle owns a Handle. Returns the backing
-// id when the kernel is to serve the handle itself (passthrough.hpp), else 0.
-std::int32_t open_handle(Filesystem& fs, const InodePtr& inode, fuse_file_info* fi, bool writing,
-                         const Requester& opener) {
-    fs.tree.open(*inode);
-    auto handle = std::make_unique<Handle>(Handle{inode});
+// Opens a handle on a regular file; the file handle owns a Handle. `backing` is the
+// backing id when the kernel is to serve the handle itself (passthrough.hpp), else 0.
+int open_handle(Filesystem& fs, const InodePtr& inode, fuse_file_info* fi, bool writing,
+                const Requester& opener, std::int32_t& backing) {
+    if (int err = fs.tree.open(*inode)) return err;
+    auto handle = std::make_unique<Handle>(Handle{inode, opener.uid, writing});
     fi->fh = reinterpret_cast<uint64_t>(handle.release());
     // FLUSH would do nothing here: spare close() the round trip.
     fi->noflush = 1;
     std::lock_guard lock(inode->mutex);
-    std::int32_t backing = begin_handle(fs, *inode, writing, opener);
+    if (writing) ++inode->writers[opener.uid];
+    backing = begin_handle(fs, *inode, writing, opener);
     // The page cache stays valid across opens, since all writes pass through this
     // kernel, unless it wrote a spill file directly since: then it is dropped once.
     fi->keep_cache = !inode->cached_pages_stale;
     if (!backing) inode->cached_pages_stale = false;
-    return backing;
+    return 0;
 }
 
 // The reply of an open failed (the request was interrupted): the handle goes.
@@ -234,7 +249,9 @@ void sp_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
         fuse_reply_err(req, err);
         return;
     }
-    std::int32_t backing = open_handle(fs, inode, fi, true, requester_of(req));
+    std::int32_t backing = 0;
+    // A new inode is never lingering, so its open cannot fail.
+    open_handle(fs, inode, fi, true, requester_of(req), backing);
     fuse_entry_param e = entry_of(fs, *inode);
     if (reply_create(req, &e, fi, backing) != 0) undo_open(fs, fi);
 }
@@ -247,16 +264,22 @@ void sp_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         fuse_reply_err(req, EINVAL);
         return;
     }
+    std::int32_t backing = 0;
+    const bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
+    if (int err = open_handle(fs, inode, fi, writing, requester_of(req), backing)) {
+        fuse_reply_err(req, err);
+        return;
+    }
     if (fi->flags & O_TRUNC) {
         struct stat attr {};
-        int err = set_attributes(fs, *inode, attr, FUSE_SET_ATTR_SIZE);
+        // open(O_TRUNC) sets the times even when nothing is cut, as ftruncate(2) does.
+        int err = set_attributes(fs, *inode, attr, FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MTIME_NOW);
         if (err) {
+            undo_open(fs, fi);
             fuse_reply_err(req, err);
             return;
         }
     }
-    std::int32_t backing =
-        open_handle(fs, inode, fi, (fi->flags & O_ACCMODE) != O_RDONLY, requester_of(req));
     if (reply_open(req, fi, backing) != 0) undo_open(fs, fi);
 }
 
@@ -267,7 +290,7 @@ void sp_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info*
     Inode& inode = *handle_of(fi).inode;
     std::lock_guard lock(inode.mutex);
     fs.storage.note_use(inode);
-    note_access(inode);
+    if (!(fi->flags & O_NOATIME)) note_access(inode);
     if (inode.data.packed()) {
         // Packed data has no file of its own to splice from: the pieces are copied.
         thread_local std::vector<std::byte> buffer;

@@ -481,6 +481,8 @@ int Storage::fallocate(Inode& inode, int mode, std::uint64_t offset, std::uint64
     if (mode & FALLOC_FL_PUNCH_HOLE) {
         if (!keep_size || (mode & ~(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE))) return EOPNOTSUPP;
         err = guarded([&] { inode.data.punch_hole(offset, length); });
+        if (err == EFBIG && repack(inode) == 0)
+            err = guarded([&] { inode.data.punch_hole(offset, length); });
     } else if (mode & FALLOC_FL_ZERO_RANGE) {
         // As on tmpfs, which has no ZERO_RANGE: callers fall back to writing zeros. It
         // promises the range's space, which 8 EiB of zeros could not keep.
@@ -494,7 +496,10 @@ int Storage::fallocate(Inode& inode, int mode, std::uint64_t offset, std::uint64
             need > spill_free())
             return ENOSPC;
         if (!reserve(need)) return ENOSPC;
-        err = allocating(inode, need, [&] { inode.data.allocate(offset, length, keep_size); });
+        const auto allocate = [&] { inode.data.allocate(offset, length, keep_size); };
+        err = allocating(inode, need, allocate);
+        // A file of its own on ext4 ends at 16 TiB; the pack holds any offset (tmpfs does).
+        if (err == EFBIG && repack(inode) == 0) err = allocating(inode, need, allocate);
         unreserve(need);
         return err;
     }

@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "clock.hpp"
+#include "read_turn.hpp"
 
 namespace spoolfs {
 namespace {
@@ -29,9 +30,7 @@ void touch_ctime(Inode& inode, const timespec& t) {
 }
 
 void erase_name(Inode& inode, Ino parent, std::string_view name) {
-    auto it = std::find_if(inode.names.begin(), inode.names.end(),
-                           [&](const auto& n) { return n.first == parent && n.second == name; });
-    if (it != inode.names.end()) inode.names.erase(it);
+    inode.names.erase({parent, std::string(name)});
 }
 
 }  // namespace
@@ -113,8 +112,10 @@ void Tree::add_entry(Inode& dir, std::string_view name, Inode& child) {
         child.dir.parent = dir.ino;
         ++dir.nlink;  // the child's ".."
     } else {
-        child.names.emplace_back(dir.ino, std::string(name));
-        if (++child.nlink == 1 && child.is_reg()) ++named_[static_cast<int>(child.lifetime)];
+        child.names.emplace(dir.ino, std::string(name));
+        const nlink_t links = ++child.nlink;
+        if (links == 1 && child.is_reg()) ++named_[static_cast<int>(child.lifetime)];
+        if (links >= 2) ++extra_links_;
     }
 }
 
@@ -127,7 +128,9 @@ void Tree::remove_entry(Inode& dir, std::string_view name, Inode& child) {
         --dir.nlink;
     } else {
         erase_name(child, dir.ino, name);
-        if (--child.nlink == 0 && child.is_reg()) --named_[static_cast<int>(child.lifetime)];
+        const nlink_t links = --child.nlink;
+        if (links == 0 && child.is_reg()) --named_[static_cast<int>(child.lifetime)];
+        if (links >= 1) --extra_links_;
     }
 }
 
@@ -215,8 +218,9 @@ int Tree::link(Ino ino, Ino new_parent, std::string_view new_name, InodePtr& out
     Inode& inode = *it->second;
     if (inode.is_dir()) return EPERM;
     if (dir->dir.by_name.count(new_name)) return EEXIST;
-    // A lingering inode that gets a name back counts again.
-    if (inode.lingering && full()) return ENOSPC;
+    // Every name counts as an inode, as on tmpfs: a user cannot hold more names than
+    // nr_inodes allows, whatever they point at.
+    if (full()) return ENOSPC;
     add_entry(*dir, new_name, inode);
     update_lingering(inode);  // linkat(2) of an O_TMPFILE file through /proc/self/fd
     touch_dir(*dir, deferred.ctime);
@@ -331,30 +335,51 @@ int Tree::rename(Ino parent, std::string_view name, Ino new_parent, std::string_
     return 0;
 }
 
-void Tree::open(Inode& inode) {
+int Tree::open(Inode& inode) {
     std::unique_lock lock(mutex_);
+    // Reopened through an O_PATH descriptor: it counts again.
+    if (inode.lingering && full()) return ENOSPC;
     ++inode.opens;
-    update_lingering(inode);  // reopened through an O_PATH descriptor
+    update_lingering(inode);
+    return 0;
 }
 
-std::vector<Removal> Tree::release(Inode& inode) {
+std::vector<Removal> Tree::release(Inode& inode, bool may_remove_names) {
     std::vector<Removal> removed;
-    Deferred deferred{*this, {}, {}, now()};
-    std::unique_lock lock(mutex_);
-    if (inode.opens > 0) --inode.opens;
-    if (inode.opens == 0 && inode.is_reg() && inode.lifetime == Lifetime::close) {
-        const timespec& t = deferred.ctime;
-        while (!inode.names.empty()) {
-            auto [parent, name] = inode.names.back();
+    {
+        Deferred deferred{*this, {}, {}, now()};
+        std::unique_lock lock(mutex_);
+        if (inode.opens > 0) --inode.opens;
+        bool vanishes = may_remove_names && inode.opens == 0 && inode.is_reg() &&
+                        inode.lifetime == Lifetime::close && !inode.names.empty();
+        if (!vanishes) {
+            maybe_free(inode, deferred);
+            return removed;
+        }
+    }
+    // The names go in batches, the lock released between them: a file may have as many
+    // names as nr_inodes allows, and the mount must not wait for all of them at once.
+    constexpr std::size_t batch = 1024;
+    while (true) {
+        Deferred deferred{*this, {}, {}, now()};
+        std::unique_lock lock(mutex_);
+        // Opened again meanwhile, or made lifetime-mount: the names left stay.
+        const bool vanishes = inode.opens == 0 && inode.lifetime == Lifetime::close;
+        for (std::size_t i = 0; vanishes && i < batch && !inode.names.empty(); ++i) {
+            auto [parent, name] = *inode.names.begin();
             Inode& dir = *inodes_.at(parent);
             remove_entry(dir, name, inode);
-            touch_dir(dir, t);
+            touch_dir(dir, deferred.ctime);
             removed.push_back({parent, inode.ino, std::move(name)});
         }
         if (!removed.empty()) touch_later(inode, deferred);
+        if (!vanishes || inode.names.empty()) {
+            maybe_free(inode, deferred);
+            return removed;
+        }
+        lock.unlock();
+        step_aside();  // another thread reads requests meanwhile
     }
-    maybe_free(inode, deferred);
-    return removed;
 }
 
 Lifetime Tree::lifetime(const Inode& inode) const {
@@ -364,7 +389,7 @@ Lifetime Tree::lifetime(const Inode& inode) const {
 
 std::vector<std::pair<Ino, std::string>> Tree::names_of(const Inode& inode) const {
     std::shared_lock lock(mutex_);
-    return inode.names;
+    return {inode.names.begin(), inode.names.end()};
 }
 
 int Tree::set_lifetime(Inode& inode, Lifetime lifetime) {

@@ -88,9 +88,11 @@ class Tree {
                unsigned flags, const Caller& caller = {});
 
     // Open handles. release() returns the names removed by a lifetime-close file's last
-    // release, for the kernel's dentry cache.
-    void open(Inode& inode);
-    std::vector<Removal> release(Inode& inode);
+    // release, for the kernel's dentry cache; with `may_remove_names` false (the last
+    // handle's opener could not have unlinked them) they stay. ENOSPC from open(): an
+    // inode with no name and no handle would count again past nr_inodes.
+    int open(Inode& inode);
+    std::vector<Removal> release(Inode& inode, bool may_remove_names = true);
 
     // The lifetime in force for a regular file, or inherited by a directory's new entries.
     Lifetime lifetime(const Inode& inode) const;
@@ -107,7 +109,8 @@ class Tree {
     using DirentFn = std::function<bool(std::string_view, Inode&, std::uint64_t)>;
     int readdir(Ino dir, std::uint64_t cookie, const DirentFn& fn) const;
 
-    // Inodes in use, as nr_inodes counts them: those with a name or an open handle.
+    // Inodes in use, as nr_inodes counts them: those with a name or an open handle, and
+    // every name past a file's first (tmpfs counts hard links too).
     std::uint64_t inode_count() const;
     std::optional<std::uint64_t> max_inodes() const { return config_.max_inodes; }
 
@@ -146,7 +149,7 @@ class Tree {
     // `inode`'s ctime becomes deferred.ctime, once the lock is released.
     void touch_later(Inode& inode, Deferred& deferred);
     // Inodes in use (see inode_count()), and whether one more would pass nr_inodes.
-    std::uint64_t in_use() const { return inodes_.size() - lingering_; }
+    std::uint64_t in_use() const { return inodes_.size() - lingering_ + extra_links_; }
     bool full() const;
     // unlink (directory false) or rmdir (true).
     int remove(Ino parent, std::string_view name, bool directory);
@@ -158,6 +161,7 @@ class Tree {
     std::uint64_t lingering_ = 0;  // inodes_ that are lingering
     std::uint64_t named_[2] = {};  // regular files with a name, by Lifetime (census)
     std::uint64_t regular_ = 0;    // regular files (census)
+    std::uint64_t extra_links_ = 0;  // names of non-directories past each one's first
     Ino next_ino_ = FUSE_ROOT_ID + 1;
 };
 

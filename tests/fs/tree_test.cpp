@@ -505,7 +505,7 @@ TEST_CASE("rename of files", "[tree][rename]") {
         CHECK(f.resolve(a->ino, "dst") == src->ino);
         CHECK(nlink(*src) == 1);
         REQUIRE(src->names.size() == 1);
-        CHECK(src->names[0] == std::pair<Ino, std::string>(a->ino, "dst"));
+        CHECK(*src->names.begin() == std::pair<Ino, std::string>(a->ino, "dst"));
         CHECK(f.names(a->ino) == std::vector<std::string>{"dst"});
     }
     SECTION("onto its own name: nothing changes") {
@@ -519,7 +519,7 @@ TEST_CASE("rename of files", "[tree][rename]") {
         CHECK(f.entry_count(a->ino) == 0);
         CHECK(f.resolve(b->ino, "dst") == src->ino);
         REQUIRE(src->names.size() == 1);
-        CHECK(src->names[0] == std::pair<Ino, std::string>(b->ino, "dst"));
+        CHECK(*src->names.begin() == std::pair<Ino, std::string>(b->ino, "dst"));
         CHECK(nlink(*a) == 2);
         CHECK(nlink(*b) == 2);
     }
@@ -731,7 +731,7 @@ TEST_CASE("RENAME_EXCHANGE", "[tree][rename]") {
         CHECK(nlink(*file) == 1);
         CHECK(nlink(*other) == 1);
         REQUIRE(file->names.size() == 1);
-        CHECK(file->names[0] == std::pair<Ino, std::string>(p->ino, "other"));
+        CHECK(*file->names.begin() == std::pair<Ino, std::string>(p->ino, "other"));
         CHECK(f.entry_count(p->ino) == 2);
     }
     SECTION("a file and a directory across parents") {
@@ -748,7 +748,7 @@ TEST_CASE("RENAME_EXCHANGE", "[tree][rename]") {
         CHECK(nlink(*file) == 1);
         CHECK(f.resolve(sub->ino, "..") == p->ino);
         REQUIRE(file->names.size() == 1);
-        CHECK(file->names[0] == std::pair<Ino, std::string>(q->ino, "sub"));
+        CHECK(*file->names.begin() == std::pair<Ino, std::string>(q->ino, "sub"));
         CHECK(f.resolve(sub->ino, "inside") != 0);
 
         // And back, the directory as the source.
@@ -1012,9 +1012,12 @@ TEST_CASE("nr_inodes: ENOSPC when every inode is in use", "[tree][limits]") {
     CHECK(nlink(*d) == 2);
     CHECK(nlink(*f.tree.find(root)) == 3);
 
-    // A hard link needs no inode.
-    f.hard_link(b, d->ino, "b2");
-    CHECK(nlink(*b) == 2);
+    // A hard link counts as one, as on tmpfs: no room, no link.
+    {
+        InodePtr out;
+        CHECK(f.tree.link(b->ino, d->ino, "b2", out) == ENOSPC);
+        CHECK(nlink(*b) == 1);
+    }
 
     SECTION("an unlinked inode the kernel still holds no longer counts, as in tmpfs") {
         // Its FORGET may be read after the next CREATE: that CREATE must not fail.
@@ -1035,10 +1038,13 @@ TEST_CASE("nr_inodes: ENOSPC when every inode is in use", "[tree][limits]") {
         CHECK(f.create_error(root, "c") == ENOSPC);
         CHECK(f.tree.release(*a).empty());
         CHECK(f.tree.inode_count() == 3);
-        f.tree.open(*a);  // through an O_PATH descriptor the kernel still holds
+        REQUIRE(f.tree.open(*a) == 0);  // through an O_PATH descriptor the kernel still holds
         CHECK(f.tree.inode_count() == 4);
         CHECK(f.create_error(root, "c") == ENOSPC);
         CHECK(f.tree.release(*a).empty());
+        f.file(root, "c");
+        CHECK(f.tree.open(*a) == ENOSPC);  // no room for it to count again
+        REQUIRE(f.tree.unlink(root, "c") == 0);
         f.file(root, "c");
         f.tree.forget(a->ino, 1);
         CHECK(f.tree.inode_count() == 4);
@@ -1059,13 +1065,35 @@ TEST_CASE("nr_inodes: ENOSPC when every inode is in use", "[tree][limits]") {
     SECTION("a freed directory makes room too") {
         REQUIRE(f.tree.unlink(d->ino, "a") == 0);
         f.tree.forget(a->ino, 1);
-        REQUIRE(f.tree.unlink(d->ino, "b2") == 0);
         REQUIRE(f.tree.rmdir(root, "d") == 0);
         f.tree.forget(d->ino, 1);
         CHECK(f.tree.inode_count() == 2);
         f.mkdir(root, "x");
         f.file(root, "y");
         CHECK(f.create_error(root, "z") == ENOSPC);
+    }
+}
+
+TEST_CASE("hard links count against nr_inodes; a lifetime-close file's many names go",
+          "[tree][limits]") {
+    Tree::Config config;  // lifetime close
+    config.max_inodes = 3000;
+    Fixture f(std::move(config));
+    InodePtr file = f.file(root, "f");
+    unsigned made = 0;
+    for (InodePtr out; f.tree.link(file->ino, root, "l" + std::to_string(made), out) == 0;) ++made;
+    CHECK(made == 3000 - 2);  // the root and the file take two
+    CHECK(f.tree.inode_count() == 3000);
+    SECTION("the last release by the owner removes every name, in batches") {
+        REQUIRE(f.tree.open(*file) == 0);
+        CHECK(f.tree.release(*file, true).size() == made + 1);
+        CHECK(f.entry_count(root) == 0);
+        CHECK(f.tree.inode_count() == 1);
+    }
+    SECTION("the last release by someone who could not unlink them keeps them") {
+        REQUIRE(f.tree.open(*file) == 0);
+        CHECK(f.tree.release(*file, false).empty());
+        CHECK(f.entry_count(root) == made + 1);
     }
 }
 
