@@ -275,3 +275,23 @@ TEST_CASE("the startup line says where it mounted and, in words, the lifetime in
     Mount m("lifetime=mount");
     CHECK(log_says(m, "files live until unlinked or unmounted"));
 }
+
+// In a sticky directory B may not unlink A's file; closing it last must not do that
+// either. The names stay until A's own last close.
+TEST_CASE("a stranger's last close leaves the names of a lifetime-close file") {
+    Mount m("allow_other");
+    constexpr uid_t a = 60011, b = 60012;
+    const std::string path = m / "a-report";
+    REQUIRE(run_as(a, a, [&] { return errno_of(mknod(path.c_str(), S_IFREG | 0644, 0)); }) == 0);
+    CHECK(run_as(b, b, [&] { return errno_of(unlink(path.c_str())); }) == EPERM);
+    CHECK(run_as(b, b, [&] {
+              Fd fd(open(path.c_str(), O_RDONLY));
+              return fd ? 0 : errno;
+          }) == 0);
+    CHECK(lstat_errno_elsewhere(path) == 0);  // B's close left the name
+    CHECK(run_as(a, a, [&] {
+              Fd fd(open(path.c_str(), O_RDONLY));
+              return fd ? 0 : errno;
+          }) == 0);
+    CHECK(lstat_errno_elsewhere(path) == ENOENT);  // A's close took it
+}
