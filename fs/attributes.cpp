@@ -28,7 +28,7 @@ bool kill_privileges_locked(Filesystem& fs, Inode& inode, const Requester* reque
     mode_t killed = inode.mode & ~S_ISUID;
     // Without group-execute, set-group-ID marks mandatory locking, not privilege: it goes
     // only for a caller outside the file's group without CAP_FSETID (the kernel's
-    // setattr_should_drop_sgid).
+    // setattr_should_drop_sgid). Only that case reads /proc, which takes no lock of ours.
     if ((killed & S_ISGID) &&
         ((killed & S_IXGRP) ||
          (requester && !in_group(*requester, inode.gid) &&

@@ -496,6 +496,10 @@ int Storage::fallocate(Inode& inode, int mode, std::uint64_t offset, std::uint64
             need > spill_free())
             return ENOSPC;
         if (!reserve(need)) return ENOSPC;
+        // The pack allocates slot by slot (a system call and a map node per 64 KiB): a
+        // large allocation goes to a file of its own first, where it is one fallocate.
+        if (inode.data.packed() && length > pack_limit)
+            rollover_into(inode, config_.spill_dir.get(), false);
         const auto allocate = [&] { inode.data.allocate(offset, length, keep_size); };
         err = allocating(inode, need, allocate);
         // A file of its own on ext4 ends at 16 TiB; the pack holds any offset (tmpfs does).

@@ -815,3 +815,16 @@ TEST_CASE("a packed file opened for writing gets a file of its own for passthrou
     CHECK(f.storage.place_for_passthrough(f.file) == EINVAL);  // there already
     CHECK(f.used() > 0);
 }
+
+TEST_CASE("a large fallocate on a packed file moves it to a file of its own first",
+          "[storage][rollover]") {
+    Fixture f(std::nullopt, 64 * MiB);
+    REQUIRE(f.write("packed data", 0).err == 0);
+    REQUIRE(f.storage.rollover(f.file) == 0);
+    REQUIRE(f.file.data.packed());
+    REQUIRE(f.storage.fallocate(f.file, FALLOC_FL_KEEP_SIZE, 0, 8 * MiB) == 0);
+    CHECK_FALSE(f.file.data.packed());
+    CHECK(f.file.data.fd() >= 0);
+    CHECK(f.read(0, 100) == "packed data");
+    CHECK(f.used() >= 8 * MiB);
+}
