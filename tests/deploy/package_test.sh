@@ -78,10 +78,14 @@ pkg() { PKG_CONFIG_PATH=$pc_dir pkg-config --define-variable=prefix="$root/usr" 
 g++ -std=c++20 -Wall -Wextra -Werror "$src/tests/core/pkgconfig_consumer.cpp" -o "$scratch/consumer" \
     $(pkg --cflags --libs) -Wl,-rpath,"$root/usr/lib/$multiarch" ||
     fail "cannot build against libtempfile-dev"
-ldd "$scratch/consumer" | grep -qF "$root/usr/lib/$multiarch/libtempfile.so.0" ||
+# meson test may point LD_LIBRARY_PATH at the build's own libtempfile, which would win
+# over the consumer's runpath: the check is about the unpacked package alone.
+env -u LD_LIBRARY_PATH ldd "$scratch/consumer" |
+    grep -qF "$root/usr/lib/$multiarch/libtempfile.so.0" ||
     fail "the consumer did not link the unpacked libtempfile.so.0"
 mkdir "$scratch/consumer-tmp"
-TMPDIR=$scratch/consumer-tmp "$scratch/consumer" >/dev/null || fail "the consumer failed"
+TMPDIR=$scratch/consumer-tmp env -u LD_LIBRARY_PATH "$scratch/consumer" >/dev/null ||
+    fail "the consumer failed"
 note "libtempfile-dev: built and ran a consumer against the unpacked package"
 
 # spoolfs: the unpacked /usr/bin/spoolfs, through mount -t fuse.spoolfs.

@@ -333,8 +333,9 @@ TEST_CASE("SIGKILL of the daemon gives all spilled space back") {
     REQUIRE(status);
     CHECK(WIFSIGNALED(*status));
     held.reset();
-    // auto_unmount (the default) takes the dead daemon's mount away by itself.
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    // auto_unmount (the default) takes the dead daemon's mount away by itself (within
+    // milliseconds; the bound only detects a hang on a loaded machine).
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
     while (find_mount(m.path()) && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(10ms);
     CHECK_FALSE(find_mount(m.path()));
