@@ -37,19 +37,6 @@ std::string read_whole(const std::string& path) {
     return s.str();
 }
 
-// mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string unescape(const std::string& s) {
-    std::string out;
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '\\' && i + 3 < s.size()) {
-            out += static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8));
-            i += 3;
-        } else {
-            out += s[i];
-        }
-    }
-    return out;
-}
 
 void write_whole(const std::string& path, const std::string& data) {
     mount_test::Fd fd(::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
@@ -158,7 +145,7 @@ TestUser::~TestUser() {
         std::istringstream fields(line);
         std::string id, parent, dev, root, point;
         fields >> id >> parent >> dev >> root >> point;
-        stale.push_back(unescape(point));
+        stale.push_back(mount_test::unescape_mountinfo(point));
     }
     for (const auto& p : stale) ::umount2(p.c_str(), MNT_DETACH);
     for (int attempt = 0; attempt < 50; ++attempt) {
@@ -279,24 +266,7 @@ void Background::signal(int sig) const {
 }
 
 std::optional<MountEntry> mount_in(pid_t pid, const std::string& path) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/mountinfo");
-    std::optional<MountEntry> found;
-    for (std::string line; std::getline(in, line);) {
-        std::istringstream fields(line);
-        std::string id, parent, dev, root, point;
-        fields >> id >> parent >> dev >> root >> point;
-        if (unescape(point) != path) continue;
-        std::string word;
-        while (fields >> word && word != "-") {
-        }
-        MountEntry e;
-        fields >> e.fstype;
-        const auto colon = dev.find(':');
-        e.major = static_cast<unsigned>(std::stoul(dev.substr(0, colon)));
-        e.minor = static_cast<unsigned>(std::stoul(dev.substr(colon + 1)));
-        found = e;  // later lines are mounted on top of earlier ones
-    }
-    return found;
+    return mount_test::find_mount_in(pid, path);
 }
 
 bool is_spoolfs(const std::optional<MountEntry>& e) {

@@ -24,19 +24,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string unescape(const std::string& s) {
-    std::string out;
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '\\' && i + 3 < s.size()) {
-            out += static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8));
-            i += 3;
-        } else {
-            out += s[i];
-        }
-    }
-    return out;
-}
 
 std::string read_whole(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -72,15 +59,33 @@ std::optional<int> wait_child(pid_t pid, std::chrono::milliseconds timeout) {
     }
 }
 
+std::string unescape_mountinfo(const std::string& s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '\\' && i + 3 < s.size()) {
+            out += static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8));
+            i += 3;
+        } else {
+            out += s[i];
+        }
+    }
+    return out;
+}
+
 std::optional<MountEntry> find_mount(const std::string& path) {
-    std::ifstream in("/proc/self/mountinfo");
+    return find_mount_in(0, path);
+}
+
+std::optional<MountEntry> find_mount_in(pid_t pid, const std::string& path) {
+    std::ifstream in(pid > 0 ? "/proc/" + std::to_string(pid) + "/mountinfo"
+                             : std::string("/proc/self/mountinfo"));
     std::optional<MountEntry> found;
     for (std::string line; std::getline(in, line);) {
         // id parent major:minor root mountpoint options [optional...] - fstype source super
         std::istringstream fields(line);
         std::string id, parent, dev, root, point;
         fields >> id >> parent >> dev >> root >> point;
-        if (unescape(point) != path) continue;
+        if (unescape_mountinfo(point) != path) continue;
         std::string word;
         while (fields >> word && word != "-") {
         }

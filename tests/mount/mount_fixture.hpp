@@ -33,6 +33,10 @@ struct MountEntry {
 
 // The top-most mount at `path` (an absolute path without symlinks), if any.
 std::optional<MountEntry> find_mount(const std::string& path);
+// The same in the mount namespace of process `pid` (its /proc/PID/mountinfo).
+std::optional<MountEntry> find_mount_in(pid_t pid, const std::string& path);
+// A mountinfo field with its escapes (\ooo for space, tab, newline, backslash) undone.
+std::string unescape_mountinfo(const std::string& field);
 
 class Mount {
   public:
