@@ -33,6 +33,7 @@ Filesystem::Filesystem(const Options& options, tempfile::FileDescriptor spill_di
                   release_xattrs(*this, inode);
                   storage.release_metadata(std::exchange(inode.symlink_bytes, 0));
               },
+          .expire = options.expire,
       }),
       storage(Storage::Config{
           .size_limit = options.size,
@@ -47,6 +48,8 @@ Filesystem::Filesystem(const Options& options, tempfile::FileDescriptor spill_di
       // size= needs every write seen by the daemon.
       passthrough(options.passthrough && !options.size),
       default_lifetime(options.lifetime),
+      default_expire(options.expire),
+      expiry(tree, notifier, options.expire),
       read_turn(options.busy_poll, options.idle_poll) {}
 
 }  // namespace spoolfs

@@ -1,6 +1,6 @@
 // Filesystem: the state one mount serves, handed to every FUSE operation as userdata.
 //
-// Owns the namespace (Tree), the file data (Storage) and the Notifier. The Tree frees
+// Owns the namespace (Tree), the file data (Storage), the Notifier and the Expiry. The Tree frees
 // an inode's data through Storage when the inode dies.
 #pragma once
 
@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "expiry.hpp"
 #include "notifier.hpp"
 #include "options.hpp"
 #include "passthrough.hpp"
@@ -26,6 +27,8 @@ class Filesystem {
     Notifier notifier;
     Passthrough passthrough;
     const Lifetime default_lifetime;
+    const std::chrono::seconds default_expire;
+    Expiry expiry;  // after the tree and the notifier, which it uses
 
     // DeviceIo's state (device_io.hpp): whose turn it is to read a request, and the
     // INIT request whose reply is to be patched (one per connection) with what to add.

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -42,6 +43,7 @@ struct Directory {
     std::map<std::uint64_t, std::string> by_cookie;
     std::uint64_t next_cookie = first_cookie;
     Ino parent = FUSE_ROOT_ID;
+    std::string name;  // this directory's entry in `parent`: expiry removes it without a search
     std::atomic<std::size_t> count = 0;  // = by_name.size(), readable without the lock
 };
 
@@ -61,6 +63,9 @@ struct Inode : std::enable_shared_from_this<Inode> {
     Directory dir;                           // directories only
     std::set<std::pair<Ino, std::string>> names;  // where a non-directory is linked
     Lifetime lifetime = Lifetime::mount;  // regular files: in force; directories: inherited
+    std::chrono::seconds expire{0};  // expiry after this long unused (0: never); in force, and
+                                     // inherited by a directory's new entries (expiry.hpp)
+    timespec last_close{};           // the last release of a handle: its age starts there
     bool lingering = false;  // no name and no handle, only the kernel's lookups: as good as
                              // gone (tmpfs frees it at unlink), so nr_inodes does not count it
 

@@ -19,6 +19,7 @@
 #include <new>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "tempfile/tempdir.hpp"
@@ -214,7 +215,7 @@ void take_option(Collected& c, std::string_view arg) {
                                     "uid"sv,         "gid"sv,         "ram"sv,
                                     "spool"sv,       "spill_dir"sv,   "lifetime"sv,
                                     "passthrough"sv, "max_threads"sv, "max_idle_threads"sv,
-                                    "busy_poll"sv,   "idle_poll"sv};
+                                    "busy_poll"sv,   "idle_poll"sv,   "expire"sv};
     const bool ours = std::find(kValued.begin(), kValued.end(), name) != kValued.end();
     if (ours && !has_value) {
         c.fail("option " + quote(name) + " needs a value (" + std::string(name) + "=...)");
@@ -259,6 +260,13 @@ void take_option(Collected& c, std::string_view arg) {
             } else {
                 o.ram = *bytes;
             }
+        }
+    } else if (name == "expire") {
+        if (auto duration = parse_duration(value)) {
+            o.expire = *duration;
+        } else {
+            c.fail("expire=" + std::string(value) +
+                   ": not a duration (30s, 10m, 12h, 10d; 0 or off: never; at most 36500d)");
         }
     } else if (name == "spool") {
         c.spool_text = value;
@@ -507,6 +515,32 @@ std::optional<std::uint64_t> parse_size(const std::string& text) {
     return parse_scaled(view);
 }
 
+std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
+    if (text.ends_with('\0')) text.remove_suffix(1);
+    if (text == "off") return std::chrono::seconds(0);
+    constexpr std::string_view kUnits = "smhd";
+    constexpr std::uint64_t kUnitSeconds[] = {1, 60, 3600, 86400};
+    std::uint64_t unit = 1;  // a bare number is seconds
+    if (const auto i = text.empty() ? std::string_view::npos : kUnits.find(text.back());
+        i != std::string_view::npos) {
+        unit = kUnitSeconds[i];
+        text.remove_suffix(1);
+    }
+    const auto number = parse_number<std::uint64_t>(text);
+    const auto most = static_cast<std::uint64_t>(max_expire.count());
+    if (!number || *number > most / unit) return std::nullopt;
+    return std::chrono::seconds(static_cast<std::int64_t>(*number * unit));
+}
+
+std::string format_duration(std::chrono::seconds duration) {
+    const std::int64_t s = duration.count();
+    if (s <= 0) return "off";
+    for (auto [unit, suffix] : {std::pair{86400, 'd'}, {3600, 'h'}, {60, 'm'}}) {
+        if (s % unit == 0) return std::to_string(s / unit) + suffix;
+    }
+    return std::to_string(s) + 's';
+}
+
 ParseResult parse_options(int argc, char** argv) {
     Collected c;
     c.options.uid = getuid();
@@ -602,6 +636,12 @@ spoolfs options (tmpfs's names where tmpfs has the knob):
                            halting, so a reply wakes its caller at once (a CPU
                            latency request, root only; dropped 1 ms after the
                            last request); needs busy_poll (default: on)
+    -o expire=DURATION     remove a file or symlink not read, written or changed
+                           for DURATION (30s, 10m, 12h, 10d) and not open, and
+                           an empty directory as old; never an open file: its
+                           age starts at its last close. A directory's xattr
+                           user.spoolfs.expire overrides it for what is made
+                           in it later (default: 0, never)
     -o max_threads=N       most request threads (default: libfuse's, 10)
     -o max_idle_threads=N  most idle request threads (default: libfuse's)
     -o clone_fd            one /dev/fuse descriptor per thread (default: off)

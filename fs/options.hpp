@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 
 namespace spoolfs {
@@ -39,6 +40,7 @@ struct Options {
     bool passthrough = true;                  // passthrough=on|off: kernel passthrough if possible
     std::chrono::microseconds busy_poll{50};  // busy_poll=: how long to poll for the next request
     bool idle_poll = true;  // idle_poll=on|off: idle CPUs poll while requests stream
+    std::chrono::seconds expire{0};  // expire=: remove what is unused this long; 0: never
 
     bool foreground = false;     // -f (also set by -d)
     bool debug = false;          // -d, -o debug
@@ -83,6 +85,13 @@ ParseResult parse_options(int argc, char** argv);
 // "512M", "2G", "4096", "25%" (of physical RAM) -> bytes; nullopt if malformed or if it
 // does not fit in 64 bits. Suffixes K, M, G, T (or k, m, g, t) are powers of 1024.
 std::optional<std::uint64_t> parse_size(const std::string& text);
+
+// "30s", "10m", "12h", "10d" or a number of seconds -> seconds; "0" and "off" -> 0 (never).
+// nullopt if malformed or longer than max_expire. A trailing NUL is allowed (setfattr).
+std::optional<std::chrono::seconds> parse_duration(std::string_view text);
+// The other way: "off", or the largest unit that divides the duration ("90s", "2h").
+std::string format_duration(std::chrono::seconds duration);
+inline constexpr std::chrono::seconds max_expire = std::chrono::hours(24 * 36500);  // 100 years
 
 // The --help text: every option with its default. parse_options() prints it for -h.
 void print_help(std::FILE* out);

@@ -31,13 +31,15 @@ struct LoopConfigDeleter {
     void operator()(fuse_loop_config* config) const { fuse_loop_cfg_destroy(config); }
 };
 
-// The notifier thread must not take the signals meant for the main thread's loop.
-void start_notifier(Filesystem& fs, fuse_session* se) {
+// The notifier and expiry threads must not take the signals meant for the main thread's
+// loop. The expiry thread pushes to the notifier, so it starts after it.
+void start_threads(Filesystem& fs, fuse_session* se) {
     sigset_t blocked, old;
     sigemptyset(&blocked);
     for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) sigaddset(&blocked, sig);
     pthread_sigmask(SIG_BLOCK, &blocked, &old);
     fs.notifier.start(se);
+    fs.expiry.start();
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
@@ -81,7 +83,7 @@ int serve(Options& options) {
     std::fflush(stderr);
 
     fuse_daemonize(options.foreground ? 1 : 0);
-    start_notifier(fs, se.get());
+    start_threads(fs, se.get());
 
     int status;
     if (options.single_thread) {
@@ -94,6 +96,7 @@ int serve(Options& options) {
         fuse_loop_cfg_set_clone_fd(config.get(), options.clone_fd ? 1 : 0);
         status = fuse_session_loop_mt(se.get(), config.get());
     }
+    fs.expiry.stop();
     fs.notifier.stop();
     fuse_session_unmount(se.get());
     fuse_remove_signal_handlers(se.get());

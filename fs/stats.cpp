@@ -67,6 +67,7 @@ const std::vector<StatInfo>& stat_infos() {
         {"files_mount", "Named regular files that live until unlinked or unmounted."},
         {"passthrough", "1 if the kernel serves files directly (kernel passthrough)."},
         {"files_passthrough", "Files the kernel serves directly now."},
+        {"files_expired", "Files, symlinks and directories expiry removed since the mount."},
     };
     return infos;
 }
@@ -85,6 +86,7 @@ std::optional<std::uint64_t> stat_value(Filesystem& fs, std::string_view name) {
     if (name == "files_spilled") return on_disk;
     if (name == "files_close") return census.close;
     if (name == "files_mount") return census.mount;
+    if (name == "files_expired") return census.expired;
     return std::nullopt;
 }
 

@@ -33,6 +33,10 @@ void erase_name(Inode& inode, Ino parent, std::string_view name) {
     inode.names.erase({parent, std::string(name)});
 }
 
+std::int64_t nanoseconds(const timespec& t) {
+    return static_cast<std::int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
+}
+
 }  // namespace
 
 Tree::Tree(Config config) : config_(std::move(config)) {
@@ -41,6 +45,7 @@ Tree::Tree(Config config) : config_(std::move(config)) {
     root->gid = config_.gid;
     root->nlink = 2;
     root->lifetime = config_.lifetime;
+    root->expire = config_.expire;
     root->dir.parent = FUSE_ROOT_ID;
     root->atime = root->mtime = root->ctime = now();
     inodes_.emplace(FUSE_ROOT_ID, std::move(root));
@@ -110,6 +115,7 @@ void Tree::add_entry(Inode& dir, std::string_view name, Inode& child) {
     dir.dir.count.store(dir.dir.by_name.size(), std::memory_order_relaxed);
     if (child.is_dir()) {
         child.dir.parent = dir.ino;
+        child.dir.name = name;
         ++dir.nlink;  // the child's ".."
     } else {
         child.names.emplace(dir.ino, std::string(name));
@@ -196,6 +202,7 @@ int Tree::create(Ino parent, std::string_view name, mode_t mode, dev_t rdev, con
     inode->rdev = rdev;
     inode->symlink_target = target;
     inode->lifetime = dir->lifetime;
+    inode->expire = dir->expire;
     if (inode->is_dir()) inode->nlink = 2;  // its entry in the parent, and its "."
     inode->lookups = 1;
     if (!anonymous) {
@@ -350,6 +357,7 @@ std::vector<Removal> Tree::release(Inode& inode, bool may_remove_names) {
         Deferred deferred{*this, {}, {}, now()};
         std::unique_lock lock(mutex_);
         if (inode.opens > 0) --inode.opens;
+        inode.last_close = deferred.ctime;
         bool vanishes = may_remove_names && inode.opens == 0 && inode.is_reg() &&
                         inode.lifetime == Lifetime::close && !inode.names.empty();
         if (!vanishes) {
@@ -403,6 +411,106 @@ int Tree::set_lifetime(Inode& inode, Lifetime lifetime) {
     return 0;
 }
 
+std::chrono::seconds Tree::expire(const Inode& inode) const {
+    std::shared_lock lock(mutex_);
+    return inode.expire;
+}
+
+int Tree::set_expire(Inode& inode, std::chrono::seconds expire) {
+    if (!inode.is_reg() && !inode.is_dir()) return EINVAL;
+    std::unique_lock lock(mutex_);
+    inode.expire = expire;
+    return 0;
+}
+
+bool Tree::expired_locked(Inode& inode, const timespec& t) const {
+    if (inode.ino == FUSE_ROOT_ID || inode.expire.count() <= 0 || inode.nlink == 0) return false;
+    if (inode.is_reg()) {
+        if (inode.opens > 0) return false;
+    } else if (inode.is_dir()) {
+        if (!inode.dir.by_name.empty()) return false;
+    } else if (!S_ISLNK(inode.type)) {
+        return false;  // FIFOs and sockets: whether a process uses one, the daemon never sees
+    }
+    // Never wait for an inode under the namespace lock: one that is locked is in use.
+    std::unique_lock lock(inode.mutex, std::try_to_lock);
+    if (!lock.owns_lock()) return false;
+    const std::int64_t at = nanoseconds(t);
+    // utimensat(2) may set atime and mtime ahead: such a time would keep the file forever.
+    std::int64_t latest =
+        std::min(std::max(nanoseconds(inode.ctime), nanoseconds(inode.last_close)), at);
+    for (const timespec& set : {inode.atime, inode.mtime}) {
+        if (nanoseconds(set) <= at) latest = std::max(latest, nanoseconds(set));
+    }
+    return at - latest >= std::chrono::nanoseconds(inode.expire).count();
+}
+
+Tree::ExpiryBatch Tree::expire_batch(std::size_t& cursor, const timespec& t, std::size_t budget) {
+    ExpiryBatch batch;
+    std::vector<InodePtr> candidates;
+    {
+        std::shared_lock lock(mutex_);
+        // By hash bucket, so that the scan can resume after the lock was released; a rehash
+        // meanwhile may make it miss an inode until the next pass. Empty buckets are bounded
+        // too: the table never shrinks.
+        const std::size_t buckets = inodes_.bucket_count();
+        std::size_t seen = 0;
+        for (std::size_t visited = 0; cursor < buckets && seen < budget && visited < 4 * budget;
+             ++cursor, ++visited) {
+            for (auto it = inodes_.begin(cursor); it != inodes_.end(cursor); ++it, ++seen) {
+                if (expired_locked(*it->second, t)) candidates.push_back(it->second);
+            }
+        }
+        if (cursor >= buckets) {
+            cursor = 0;
+            batch.pass_done = true;
+        }
+    }
+    std::size_t next = 0;
+    bool started = false;  // the current candidate lost names already
+    while (next < candidates.size()) {
+        Deferred deferred{*this, {}, {}, now()};
+        std::unique_lock lock(mutex_);
+        std::size_t names = 0;
+        while (next < candidates.size() && names < budget) {
+            Inode& inode = *candidates[next];
+            // Opened, written, touched or filled meanwhile: it stays. A file that lost some
+            // names keeps the rest only if it was opened again (as at a last close).
+            const bool go =
+                started ? inode.nlink > 0 && inode.opens == 0 : expired_locked(inode, t);
+            if (go && inode.is_dir()) {
+                Inode* parent = find_locked(inode.dir.parent);
+                auto it = parent ? parent->dir.by_name.find(inode.dir.name)
+                                 : std::map<std::string, Directory::Child, std::less<>>::iterator{};
+                if (parent && it != parent->dir.by_name.end() && it->second.ino == inode.ino) {
+                    remove_entry(*parent, inode.dir.name, inode);
+                    inode.nlink = 0;
+                    touch_dir(*parent, deferred.ctime);
+                    batch.removed.push_back({parent->ino, inode.ino, inode.dir.name});
+                    ++names;
+                }
+            } else if (go) {
+                started = true;
+                while (!inode.names.empty() && names < budget) {
+                    auto [parent, name] = *inode.names.begin();
+                    Inode& dir = *inodes_.at(parent);
+                    remove_entry(dir, name, inode);
+                    touch_dir(dir, deferred.ctime);
+                    batch.removed.push_back({parent, inode.ino, std::move(name)});
+                    ++names;
+                }
+                touch_later(inode, deferred);
+                if (!inode.names.empty()) break;  // the rest after the lock was released
+            }
+            if (go && inode.nlink == 0) ++expired_;
+            if (go) maybe_free(inode, deferred);
+            started = false;
+            ++next;
+        }
+    }
+    return batch;
+}
+
 int Tree::readdir(Ino ino, std::uint64_t cookie, const DirentFn& fn) const {
     std::shared_lock lock(mutex_);
     Inode* dir = find_locked(ino);
@@ -432,7 +540,7 @@ std::uint64_t Tree::inode_count() const {
 Tree::Census Tree::census() const {
     std::shared_lock lock(mutex_);
     return {named_[static_cast<int>(Lifetime::close)], named_[static_cast<int>(Lifetime::mount)],
-            regular_};
+            regular_, expired_};
 }
 
 }  // namespace spoolfs

@@ -1,5 +1,5 @@
 // Tree: the namespace of a mount. Inodes, directory entries, link counts, the kernel's
-// lookup counts, open counts, lifetimes and the inode limit.
+// lookup counts, open counts, lifetimes, expiry and the inode limit.
 //
 // Pure logic: no FUSE request, no I/O. Every operation returns 0 or an errno value.
 // Thread-safe: one namespace lock (a shared_mutex) serialises changes to the namespace;
@@ -13,6 +13,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -56,6 +57,7 @@ class Tree {
         Lifetime lifetime = Lifetime::close;
         std::optional<std::uint64_t> max_inodes;  // nullopt: no limit
         std::function<void(Inode&)> on_free;      // called as an inode is dropped
+        std::chrono::seconds expire{0};           // the root's expiry (expire=), inherited
     };
 
     explicit Tree(Config config);
@@ -101,6 +103,25 @@ class Tree {
     // EINVAL for inodes that have no lifetime (symlinks, special files).
     int set_lifetime(Inode& inode, Lifetime lifetime);
 
+    // The expiry in force for an inode (0: never), or inherited by a directory's new
+    // entries. EINVAL from set_expire() for inodes other than regular files and directories.
+    std::chrono::seconds expire(const Inode& inode) const;
+    int set_expire(Inode& inode, std::chrono::seconds expire);
+
+    // Expiry (expiry.hpp drives it). Looks at the inodes of a few hash buckets from
+    // `cursor`, at most `budget` of them, under the shared lock, then removes every name of
+    // those expired at `now` (all names of a file, a directory's entry), re-checked under
+    // the exclusive lock, which is held for at most `budget` names at a time. Expired: a
+    // regular file with no open handle, a symlink, or an empty directory, not the root,
+    // whose expire is set and whose latest of atime, mtime, ctime and last close is that
+    // old; an inode whose mutex is held is in use, and skipped. Times after `now` do not
+    // count, except ctime and last close, which only the daemon's clock sets.
+    struct ExpiryBatch {
+        std::vector<Removal> removed;  // for the kernel's dentry cache
+        bool pass_done = false;        // the cursor went round: it starts again at 0
+    };
+    ExpiryBatch expire_batch(std::size_t& cursor, const timespec& now, std::size_t budget);
+
     // Calls `fn(name, inode, next_cookie)` for the entries of a directory after `cookie`
     // (0 starts with "." and ".."), in cookie order, until fn returns false. fn runs
     // under the shared namespace lock: it may take the inode's mutex and count a lookup
@@ -120,6 +141,7 @@ class Tree {
         std::uint64_t close = 0;
         std::uint64_t mount = 0;
         std::uint64_t files = 0;
+        std::uint64_t expired = 0;  // inodes expiry removed since the mount
     };
     Census census() const;
 
@@ -154,6 +176,7 @@ class Tree {
     // unlink (directory false) or rmdir (true).
     int remove(Ino parent, std::string_view name, bool directory);
     bool is_ancestor(Ino ancestor, Ino ino) const;
+    bool expired_locked(Inode& inode, const timespec& now) const;
 
     Config config_;
     mutable std::shared_mutex mutex_;
@@ -162,6 +185,7 @@ class Tree {
     std::uint64_t named_[2] = {};  // regular files with a name, by Lifetime (census)
     std::uint64_t regular_ = 0;    // regular files (census)
     std::uint64_t extra_links_ = 0;  // names of non-directories past each one's first
+    std::uint64_t expired_ = 0;      // inodes expiry removed (census)
     Ino next_ino_ = FUSE_ROOT_ID + 1;
 };
 

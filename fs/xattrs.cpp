@@ -66,6 +66,15 @@ int change_lifetime(Filesystem& fs, Inode& inode, Lifetime lifetime, const Reque
     return 0;
 }
 
+int change_expire(Filesystem& fs, Inode& inode, std::chrono::seconds expire,
+                  const Requester& requester) {
+    if (!inode.is_reg() && !inode.is_dir()) return EINVAL;
+    if (!owns(inode, requester)) return EPERM;
+    if (int err = fs.tree.set_expire(inode, expire)) return err;
+    fs.expiry.consider(expire);
+    return 0;
+}
+
 bool is_statistic(std::string_view name) {
     return name.starts_with(stats_xattr_prefix);
 }
@@ -78,6 +87,11 @@ int set_xattr(Filesystem& fs, Inode& inode, std::string_view name, std::string_v
         auto lifetime = parse_lifetime(value);
         if (!lifetime) return EINVAL;
         return change_lifetime(fs, inode, *lifetime, requester);
+    }
+    if (name == expire_xattr) {
+        auto expire = parse_duration(value);
+        if (!expire) return EINVAL;
+        return change_expire(fs, inode, *expire, requester);
     }
     if (is_statistic(name)) return EPERM;
     if (int err = check_name(name)) return err;
@@ -130,6 +144,11 @@ int get_xattr(Filesystem& fs, Inode& inode, std::string_view name, std::string& 
         value = fs.tree.lifetime(inode) == Lifetime::close ? "close" : "mount";
         return 0;
     }
+    if (name == expire_xattr) {
+        if (!inode.is_reg() && !inode.is_dir()) return ENODATA;
+        value = format_duration(fs.tree.expire(inode));
+        return 0;
+    }
     if (int err = check_name(name)) return err;
     std::lock_guard lock(inode.mutex);
     auto it = inode.xattrs.find(name);
@@ -140,6 +159,7 @@ int get_xattr(Filesystem& fs, Inode& inode, std::string_view name, std::string& 
 
 int remove_xattr(Filesystem& fs, Inode& inode, std::string_view name, const Requester& requester) {
     if (name == lifetime_xattr) return change_lifetime(fs, inode, fs.default_lifetime, requester);
+    if (name == expire_xattr) return change_expire(fs, inode, fs.default_expire, requester);
     if (is_statistic(name)) return EPERM;
     if (int err = check_name(name)) return err;
     std::lock_guard lock(inode.mutex);

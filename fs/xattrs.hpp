@@ -1,6 +1,7 @@
 // Extended attributes: the user., trusted. and security. namespaces as tmpfs keeps them,
 // plus the virtual `user.spoolfs.lifetime`, which reads and sets a file's lifetime (or
-// the one a directory passes on to what is created in it). Each function returns 0 or an
+// the one a directory passes on to what is created in it), and `user.spoolfs.expire`, the
+// same for expiry (a duration such as "10m", or "off"; expiry.hpp). Each function returns 0 or an
 // errno value and takes the locks it needs.
 //
 // Limits: every attribute is charged against size= and ram= (Storage::charge_metadata)
@@ -9,9 +10,9 @@
 // listxattr(2) can always return them. Past either: ENOSPC, nothing changed.
 //
 // # Security
-// - Only a file's owner, or a caller with CAP_FOWNER, changes its lifetime: a lifetime of
-//   `close` makes its names vanish, which unlink's rules (sticky directories) would
-//   forbid to anyone else.
+// - Only a file's owner, or a caller with CAP_FOWNER, changes its lifetime or expiry: both
+//   make names vanish, which unlink's rules (sticky directories) would forbid to anyone
+//   else.
 // - trusted.* names are listed only to callers with CAP_SYS_ADMIN (the kernel guards
 //   their values itself).
 // - user.spoolfs.stats.* are the mount's statistics, computed on the root: never stored.
@@ -26,6 +27,7 @@
 namespace spoolfs {
 
 inline constexpr std::string_view lifetime_xattr = "user.spoolfs.lifetime";
+inline constexpr std::string_view expire_xattr = "user.spoolfs.expire";
 
 int set_xattr(Filesystem& fs, Inode& inode, std::string_view name, std::string_view value,
               int flags, const Requester& requester);

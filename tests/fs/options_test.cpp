@@ -693,3 +693,40 @@ TEST_CASE("Options move with their fuse arguments") {
     CHECK(c.fuse.args.argc == argc);
     CHECK(has_fuse_opt(c, "allow_other"));
 }
+
+TEST_CASE("expire= takes a duration, 0 or off; off by default") {
+    using namespace std::chrono_literals;
+    using spoolfs::format_duration;
+    using spoolfs::parse_duration;
+    TempDir tmp;
+    CHECK(parse_ok({tmp.path()}).expire == 0s);
+    CHECK(parse_ok({"-o", "expire=2s", tmp.path()}).expire == 2s);
+    CHECK(parse_ok({"-o", "expire=10m", tmp.path()}).expire == 10min);
+    CHECK(parse_ok({"-o", "expire=12h", tmp.path()}).expire == 12h);
+    CHECK(parse_ok({"-o", "expire=10d", tmp.path()}).expire == 240h);
+    CHECK(parse_ok({"-o", "expire=90", tmp.path()}).expire == 90s);
+    CHECK(parse_ok({"-o", "expire=0", tmp.path()}).expire == 0s);
+    CHECK(parse_ok({"-o", "expire=off", tmp.path()}).expire == 0s);
+    CHECK_FALSE(has_fuse_opt_named(parse_ok({"-o", "expire=1h", tmp.path()}), "expire"));
+    for (const char* bad : {"expire=5x", "expire=-1", "expire=1.5h", "expire=s", "expire=",
+                            "expire=36501d", "expire=99999999999999999999"}) {
+        INFO(bad);
+        check_usage_error({"-o", bad, tmp.path()}, bad);
+    }
+    check_usage_error({"-o", "expire", tmp.path()}, "option 'expire' needs a value");
+
+    CHECK(parse_duration(std::string_view("10m\0", 4)) == 10min);  // as setfattr may send it
+    CHECK(parse_duration("36500d") == spoolfs::max_expire);
+    CHECK_FALSE(parse_duration("on").has_value());
+    CHECK(format_duration(0s) == "off");
+    CHECK(format_duration(90s) == "90s");
+    CHECK(format_duration(120s) == "2m");
+    CHECK(format_duration(12h) == "12h");
+    CHECK(format_duration(240h) == "10d");
+}
+
+TEST_CASE("--help shows expire=") {
+    Run r = run({"--help"});
+    CHECK(r.out.find("-o expire=DURATION") != std::string::npos);
+    CHECK(r.out.find("user.spoolfs.expire") != std::string::npos);
+}

@@ -1,6 +1,7 @@
 // Tests of the namespace without a mount: root attributes, creation of every file type,
 // the kernel's lookup counts and when an inode is freed, link counts, every rename case,
-// anonymous (O_TMPFILE) files, lifetimes, the inode limit, readdir cookies and the census.
+// anonymous (O_TMPFILE) files, lifetimes, the inode limit, readdir cookies, the census and
+// expiry.
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <stdlib.h>
@@ -10,10 +11,12 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cerrno>
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -24,6 +27,8 @@
 #include <vector>
 
 #include "tempfile/fd.hpp"
+#include "clock.hpp"
+#include "expiry.hpp"
 #include "tree.hpp"
 
 using spoolfs::Caller;
@@ -1293,4 +1298,192 @@ TEST_CASE("readdir of a removed directory whose parent was freed", "[tree][readd
                       }));
     CHECK((err == 0 || err == ENOENT));
     CHECK(seen.size() <= 2);  // at most "." and ".."
+}
+
+// --- Expiry: Tree::expire_batch at chosen times, with times set directly.
+
+namespace {
+
+timespec at(std::int64_t seconds_from_now) {
+    timespec t = spoolfs::now();
+    t.tv_sec += seconds_from_now;
+    return t;
+}
+
+// One whole pass at `when`, in batches of `budget`; the names removed, sorted.
+std::vector<std::tuple<Ino, Ino, std::string>> expire_pass(Tree& tree, const timespec& when,
+                                                           std::size_t budget = 4096) {
+    std::vector<Removal> removed;
+    std::size_t cursor = 0;
+    for (int batches = 0; batches < 100000; ++batches) {
+        Tree::ExpiryBatch done = tree.expire_batch(cursor, when, budget);
+        for (Removal& r : done.removed) removed.push_back(std::move(r));
+        if (done.pass_done) return as_tuples(removed);
+    }
+    FAIL("the pass never ended");
+    return {};
+}
+
+// Every time of `inode` set `seconds` back.
+void age(Inode& inode, std::int64_t seconds) {
+    timespec t = spoolfs::now();
+    t.tv_sec -= seconds;
+    inode.atime = inode.mtime = inode.ctime = t;
+}
+
+Tree::Config expiring(std::chrono::seconds expire) {
+    Tree::Config config = mount_lifetime();
+    config.expire = expire;
+    return config;
+}
+
+}  // namespace
+
+TEST_CASE("expiry removes closed files, symlinks and empty directories once old, nothing else") {
+    using namespace std::chrono_literals;
+    Fixture f(expiring(2s));
+    InodePtr a = f.file(root, "a");
+    InodePtr s = f.make(root, "s", S_IFLNK | 0777, "a");
+    InodePtr d = f.mkdir(root, "d");
+    InodePtr full = f.mkdir(root, "full");
+    InodePtr kept = f.file(full->ino, "kept");
+    REQUIRE(f.tree.set_expire(*kept, 0s) == 0);
+    InodePtr fifo = f.make(root, "p", S_IFIFO | 0644);
+    InodePtr open = f.file(root, "o");
+    REQUIRE(f.tree.open(*open) == 0);
+    CHECK(f.tree.expire(*a) == 2s);
+    CHECK(f.tree.expire(*d) == 2s);
+
+    CHECK(expire_pass(f.tree, at(1)).empty());
+    CHECK(f.tree.census().expired == 0);
+    const auto removed = expire_pass(f.tree, at(3));
+    CHECK(removed == as_tuples({{root, a->ino, "a"}, {root, s->ino, "s"}, {root, d->ino, "d"}}));
+    CHECK(f.names(root) == std::vector<std::string>{"full", "p", "o"});
+    CHECK(f.names(full->ino) == std::vector<std::string>{"kept"});
+    CHECK(nlink(*a) == 0);
+    CHECK(nlink(*d) == 0);
+    CHECK(f.tree.census().expired == 3);
+    // The kernel's lookups keep the inodes until it forgets them.
+    CHECK(f.times_freed(a->ino) == 0);
+    f.tree.forget(a->ino, 1);
+    CHECK(f.times_freed(a->ino) == 1);
+    // A non-empty directory, a FIFO, an open file and the root stay however old.
+    CHECK(expire_pass(f.tree, at(100000)).empty());
+    CHECK(f.tree.find(root) != nullptr);
+}
+
+TEST_CASE("expiry: an open file never goes, and its age starts again at its last close") {
+    using namespace std::chrono_literals;
+    Fixture f(expiring(2s));
+    InodePtr o = f.file(root, "o");
+    REQUIRE(f.tree.open(*o) == 0);
+    age(*o, 100);
+    CHECK(expire_pass(f.tree, at(0)).empty());
+    CHECK(expire_pass(f.tree, at(1000)).empty());
+    REQUIRE(f.tree.open(*o) == 0);
+    CHECK(f.tree.release(*o).empty());
+    CHECK(expire_pass(f.tree, at(1000)).empty());  // still one handle
+    CHECK(f.tree.release(*o).empty());
+    CHECK(expire_pass(f.tree, at(1)).empty());     // closed a second ago
+    CHECK(expire_pass(f.tree, at(3)) == as_tuples({{root, o->ino, "o"}}));
+    CHECK(f.tree.census().expired == 1);
+}
+
+TEST_CASE("expiry: the latest of atime, mtime and ctime counts, but not a time ahead") {
+    using namespace std::chrono_literals;
+    Fixture f(expiring(10s));
+    InodePtr read = f.file(root, "read");
+    InodePtr written = f.file(root, "written");
+    InodePtr ahead = f.file(root, "ahead");
+    InodePtr old = f.file(root, "old");
+    for (const InodePtr& inode : {read, written, ahead, old}) age(*inode, 100);
+    read->atime = at(-5);
+    written->mtime = at(-5);
+    ahead->mtime = ahead->atime = at(100000);  // utimensat(2) into the future
+    CHECK(expire_pass(f.tree, at(0)) ==
+          as_tuples({{root, ahead->ino, "ahead"}, {root, old->ino, "old"}}));
+    CHECK(f.names(root) == std::vector<std::string>{"read", "written"});
+    CHECK(expire_pass(f.tree, at(6)).size() == 2);
+}
+
+TEST_CASE("expiry: a directory's value is inherited by what is created in it later") {
+    using namespace std::chrono_literals;
+    Fixture f(expiring(2s));
+    InodePtr d = f.mkdir(root, "d");
+    InodePtr before = f.file(d->ino, "before");
+    REQUIRE(f.tree.set_expire(*d, 0s) == 0);
+    InodePtr after = f.file(d->ino, "after");
+    InodePtr sub = f.mkdir(d->ino, "sub");
+    InodePtr s = f.make(root, "s", S_IFLNK | 0777, "x");
+    CHECK(f.tree.set_expire(*s, 1s) == EINVAL);
+    CHECK(f.tree.expire(*after) == 0s);
+    CHECK(f.tree.expire(*sub) == 0s);
+    CHECK(f.tree.expire(*before) == 2s);
+    CHECK(expire_pass(f.tree, at(3)) ==
+          as_tuples({{d->ino, before->ino, "before"}, {root, s->ino, "s"}}));
+    CHECK(expire_pass(f.tree, at(100000)).empty());
+    CHECK(f.names(d->ino) == std::vector<std::string>{"after", "sub"});
+
+    // A longer value: its files go later than the mount's.
+    REQUIRE(f.tree.set_expire(*sub, 60s) == 0);
+    InodePtr slow = f.file(sub->ino, "slow");
+    CHECK(expire_pass(f.tree, at(3)).empty());
+    CHECK(expire_pass(f.tree, at(61)) == as_tuples({{sub->ino, slow->ino, "slow"}}));
+}
+
+TEST_CASE("expiry: every name of a file goes, in batches; an inode in use is skipped") {
+    using namespace std::chrono_literals;
+    Fixture f(expiring(2s));
+    InodePtr d1 = f.mkdir(root, "d1");
+    InodePtr d2 = f.mkdir(root, "d2");
+    InodePtr file = f.file(d1->ino, "f");
+    for (int i = 0; i < 2500; ++i) f.hard_link(file, d2->ino, "l" + std::to_string(i));
+    REQUIRE(nlink(*file) == 2501);
+    {
+        std::lock_guard busy(file->mutex);  // a long write, say
+        CHECK(expire_pass(f.tree, at(3), 1000).empty());
+    }
+    const auto removed = expire_pass(f.tree, at(3), 1000);
+    CHECK(removed.size() == 2501);
+    CHECK(nlink(*file) == 0);
+    CHECK(f.names(d1->ino).empty());
+    CHECK(f.names(d2->ino).empty());
+    CHECK(f.tree.census().expired == 1);
+    CHECK(f.tree.inode_count() == 3);  // the root, d1 and d2: the file's names no longer count
+}
+
+TEST_CASE("expiry: off by default, and many inodes take many batches") {
+    using namespace std::chrono_literals;
+    Fixture off(mount_lifetime());
+    InodePtr kept = off.file(root, "kept");
+    CHECK(off.tree.expire(*kept) == 0s);
+    CHECK(expire_pass(off.tree, at(100000)).empty());
+
+    Fixture f(expiring(1s));
+    for (int i = 0; i < 3000; ++i) f.file(root, std::to_string(i));
+    std::size_t cursor = 0, batches = 0, removed = 0;
+    for (bool done = false; !done && batches < 100000; ++batches) {
+        Tree::ExpiryBatch batch = f.tree.expire_batch(cursor, at(2), 100);
+        removed += batch.removed.size();
+        done = batch.pass_done;
+    }
+    CHECK(removed == 3000);
+    CHECK(batches >= 30);
+    CHECK(f.entry_count(root) == 0);
+}
+
+TEST_CASE("Expiry: a pass removes what expired; passes come a quarter of the duration apart") {
+    using namespace std::chrono_literals;
+    using spoolfs::Expiry;
+    CHECK(Expiry::interval_for(2s) == 500ms);
+    CHECK(Expiry::interval_for(0s) == 100ms);
+    CHECK(Expiry::interval_for(1h) == 10s);
+    Fixture f(expiring(1s));
+    spoolfs::Notifier notifier;  // no session: notices are only queued
+    Expiry expiry(f.tree, notifier, 1s);
+    f.file(root, "a");
+    f.mkdir(root, "d");
+    CHECK(expiry.pass(at(0)) == 0);
+    CHECK(expiry.pass(at(2)) == 2);
+    CHECK(f.entry_count(root) == 0);
 }
