@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <limits>
 #include <mutex>
 
 #include "clock.hpp"
@@ -33,7 +34,11 @@ void erase_name(Inode& inode, Ino parent, std::string_view name) {
     inode.names.erase({parent, std::string(name)});
 }
 
+// Since the epoch, saturated: utimensat(2) may set any 64-bit time, and expiry subtracts.
 std::int64_t nanoseconds(const timespec& t) {
+    constexpr std::int64_t most = std::numeric_limits<std::int64_t>::max() / 1'000'000'000 - 1;
+    if (t.tv_sec < 0) return 0;
+    if (t.tv_sec > most) return std::numeric_limits<std::int64_t>::max();
     return static_cast<std::int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
 }
 

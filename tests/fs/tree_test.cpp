@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -1404,6 +1405,13 @@ TEST_CASE("expiry: the latest of atime, mtime and ctime counts, but not a time a
           as_tuples({{root, ahead->ino, "ahead"}, {root, old->ino, "old"}}));
     CHECK(f.names(root) == std::vector<std::string>{"read", "written"});
     CHECK(expire_pass(f.tree, at(6)).size() == 2);
+
+    // The extremes utimensat(2) can set: no overflow, and ctime still decides.
+    InodePtr extreme = f.file(root, "extreme");
+    age(*extreme, 100);
+    extreme->mtime = {std::numeric_limits<time_t>::max(), 999999999};
+    extreme->atime = {std::numeric_limits<time_t>::min(), 0};
+    CHECK(expire_pass(f.tree, at(0)) == as_tuples({{root, extreme->ino, "extreme"}}));
 }
 
 TEST_CASE("expiry: a directory's value is inherited by what is created in it later") {
