@@ -16,6 +16,16 @@ bool exited_cleanly(const std::optional<int>& status) {
     return status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0;
 }
 
+// The user unmounts with fusermount3 -u, and the daemon then exits cleanly.
+void unmount_as(const TestUser& user, const std::string& dir, Background& daemon) {
+    const ProcessResult u = run_as_user(user.uid(), user.gid(), {"fusermount3", "-u", dir});
+    INFO("fusermount3 -u: " << u.describe());
+    CHECK(u.exited_with(0));
+    const auto status = daemon.wait_exit(10s);
+    REQUIRE(status);
+    CHECK(exited_cleanly(status));
+}
+
 }  // namespace
 
 TEST_CASE("6: a plain user mounts through fusermount3; lifetimes, limits, no passthrough",
@@ -38,12 +48,7 @@ TEST_CASE("6: a plain user mounts through fusermount3; lifetimes, limits, no pas
     INFO(check_name(code));
     CHECK(code == 0);
 
-    const ProcessResult u = run_as_user(user.uid(), user.gid(), {"fusermount3", "-u", dir.path()});
-    INFO("fusermount3 -u: " << u.describe());
-    CHECK(u.exited_with(0));
-    const auto status = daemon.wait_exit(10s);
-    REQUIRE(status);
-    CHECK(exited_cleanly(status));
+    unmount_as(user, dir.path(), daemon);
     CHECK_FALSE(is_spoolfs(find_mount(dir.path())));
     const auto lines = lines_of(daemon.log());
     REQUIRE(lines.size() == 1);  // no word about passthrough falling back
@@ -90,10 +95,5 @@ TEST_CASE("6: allow_other with user_allow_other in /etc/fuse.conf lets others in
     });
     CHECK(read_back == 0);
 
-    const ProcessResult u = run_as_user(user.uid(), user.gid(), {"fusermount3", "-u", dir.path()});
-    INFO("fusermount3 -u: " << u.describe());
-    CHECK(u.exited_with(0));
-    const auto status = daemon.wait_exit(10s);
-    REQUIRE(status);
-    CHECK(exited_cleanly(status));
+    unmount_as(user, dir.path(), daemon);
 }
