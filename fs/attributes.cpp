@@ -145,19 +145,16 @@ int clear_privileges_on_request(Filesystem& fs, Inode& inode, const Requester& r
     uid_t owner;
     gid_t group;
     mode_t mode;
+    bool writer;  // a handle open for writing: the kernel clears the bits for its write
     {
         std::lock_guard lock(inode.mutex);
         owner = inode.uid;
         group = inode.gid;
         mode = inode.mode;
+        writer = inode.writers.contains(requester.uid);
     }
     if (inode.is_dir() || !(mode & (S_ISUID | S_ISGID))) return 0;
     // /proc is read only for a stranger, and never under the inode's mutex.
-    bool writer;  // a handle open for writing: the kernel clears the bits for its write
-    {
-        std::lock_guard lock(inode.mutex);
-        writer = inode.writers.contains(requester.uid);
-    }
     bool allowed = requester.uid == owner || writer || (mode & S_IWOTH) ||
                    ((mode & S_IWGRP) && in_group(requester, group)) ||
                    has_capability(requester.pid, requester.uid, CAP_FOWNER);

@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "preflight.hpp"
 #include "tempfile/tempdir.hpp"
 
 #ifndef SPOOLFS_VERSION
@@ -382,20 +383,6 @@ std::variant<std::filesystem::path, std::string> resolve(const std::filesystem::
     auto result = std::filesystem::canonical(path, ec);
     if (ec) return ec.message();
     return result;
-}
-
-// libfuse's auto_unmount is a fusermount3 process that outlives the daemon: it must be
-// there (libfuse looks in /usr/bin, then the PATH).
-bool fusermount_found() {
-    if (::access("/usr/bin/fusermount3", X_OK) == 0) return true;
-    const char* path = std::getenv("PATH");
-    for (std::string_view dirs = path ? path : ""; !dirs.empty();) {
-        const auto colon = dirs.find(':');
-        const std::string dir(dirs.substr(0, colon));
-        if (!dir.empty() && ::access((dir + "/fusermount3").c_str(), X_OK) == 0) return true;
-        dirs.remove_prefix(colon == std::string_view::npos ? dirs.size() : colon + 1);
-    }
-    return false;
 }
 
 // A daemon killed with SIGKILL must not leave its mount behind holding the files' space

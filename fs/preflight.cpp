@@ -31,18 +31,6 @@ std::string unescape(std::string_view field) {
     return out;
 }
 
-std::optional<std::string> executable_in_path(std::string_view name) {
-    const std::string in_usr_bin = "/usr/bin/" + std::string(name);
-    if (::access(in_usr_bin.c_str(), X_OK) == 0) return in_usr_bin;
-    const char* path = std::getenv("PATH");
-    std::istringstream dirs(path ? path : "");
-    for (std::string dir; std::getline(dirs, dir, ':');) {
-        std::string candidate = dir + "/" + std::string(name);
-        if (!dir.empty() && ::access(candidate.c_str(), X_OK) == 0) return candidate;
-    }
-    return std::nullopt;
-}
-
 bool fuse_conf_allows_other() {
     std::ifstream conf("/etc/fuse.conf");
     for (std::string line; std::getline(conf, line);) {
@@ -54,6 +42,16 @@ bool fuse_conf_allows_other() {
 }
 
 }  // namespace
+
+bool fusermount_found() {
+    if (::access("/usr/bin/fusermount3", X_OK) == 0) return true;
+    const char* path = std::getenv("PATH");
+    std::istringstream dirs(path ? path : "");
+    for (std::string dir; std::getline(dirs, dir, ':');) {
+        if (!dir.empty() && ::access((dir + "/fusermount3").c_str(), X_OK) == 0) return true;
+    }
+    return false;
+}
 
 std::optional<std::string> mounted_type(const std::string& path) {
     std::ifstream mountinfo("/proc/self/mountinfo");
@@ -90,7 +88,7 @@ std::optional<std::string> preflight(const Options& options) {
     }
 
     if (::geteuid() == 0) return std::nullopt;  // root mounts without fusermount3
-    if (!executable_in_path("fusermount3"))
+    if (!fusermount_found())
         return "fusermount3 not found: a plain user mounts through it (Debian package fuse3)";
     if (!::getpwuid(::getuid()))
         return "uid " + std::to_string(::getuid()) +

@@ -16,6 +16,10 @@
 
 namespace spoolfs {
 
+// Whether fusermount3 is there, where libfuse looks for it (/usr/bin, then the PATH): a
+// plain user mounts through it, and auto_unmount is a fusermount3 process.
+bool fusermount_found();
+
 // The reason the mount cannot be made, without the "spoolfs: " prefix; nullopt if none.
 std::optional<std::string> preflight(const Options& options);
 

@@ -22,8 +22,11 @@ ProcessResult in_container(pid_t pid, const std::string& script) {
     return run_process({"nsenter", "-t", std::to_string(pid), "-m", "sh", "-c", script}, 10s);
 }
 
-std::string container_with_tmp_from(const std::string& host_dir) {
-    return "mount --bind " + host_dir + " /tmp && echo ready && exec sleep 120";
+// A container (a private mount namespace) whose /tmp is `host_dir` bind-mounted; it says
+// "ready" once it is.
+std::vector<std::string> container_with_tmp_from(const std::string& host_dir) {
+    return {"unshare", "-m", "--propagation", "private", "sh", "-c",
+            "mount --bind " + host_dir + " /tmp && echo ready && exec sleep 120"};
 }
 
 bool exited_cleanly(const std::optional<int>& status) {
@@ -56,8 +59,7 @@ class SharedDir {
 TEST_CASE("5a: a host mount bind-mounted as a container's /tmp: files cross both ways",
           "[containers][bind]") {
     Mount host("lifetime=mount");
-    Background container({"unshare", "-m", "--propagation", "private", "sh", "-c",
-                          container_with_tmp_from(host.path())});
+    Background container(container_with_tmp_from(host.path()));
     INFO("container: " << container.log());
     REQUIRE(container.wait_for_log("ready", 10s));
     const pid_t c = container.pid();
@@ -98,8 +100,7 @@ TEST_CASE("5a: the host unmounts first: the container keeps its /tmp, the daemon
           "when the container ends",
           "[containers][bind]") {
     Mount host("lifetime=mount");
-    Background container({"unshare", "-m", "--propagation", "private", "sh", "-c",
-                          container_with_tmp_from(host.path())});
+    Background container(container_with_tmp_from(host.path()));
     INFO("container: " << container.log());
     REQUIRE(container.wait_for_log("ready", 10s));
     REQUIRE(in_container(container.pid(), "echo kept > /tmp/f").exited_with(0));
@@ -124,8 +125,7 @@ TEST_CASE("5a: the container ends first: the host mount stays and unmounts",
           "[containers][bind]") {
     Mount host("lifetime=mount");
     {
-        Background container({"unshare", "-m", "--propagation", "private", "sh", "-c",
-                              container_with_tmp_from(host.path())});
+        Background container(container_with_tmp_from(host.path()));
         INFO("container: " << container.log());
         REQUIRE(container.wait_for_log("ready", 10s));
         REQUIRE(in_container(container.pid(), "echo left > /tmp/f").exited_with(0));
