@@ -45,6 +45,7 @@ Filesystem::Filesystem(const Options& options, tempfile::FileDescriptor spill_di
           // RAM could not honour.
           .ram_store = options.passthrough && !options.size && !options.spool,
       }),
+      pressure(storage, options.pressure, options.ram),
       // size= needs every write seen by the daemon.
       passthrough(options.passthrough && !options.size),
       default_lifetime(options.lifetime),

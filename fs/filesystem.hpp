@@ -1,6 +1,7 @@
 // Filesystem: the state one mount serves, handed to every FUSE operation as userdata.
 //
-// Owns the namespace (Tree), the file data (Storage), the Notifier and the Expiry. The Tree frees
+// Owns the namespace (Tree), the file data (Storage), the PressureMonitor, the Notifier and
+// the Expiry. The Tree frees
 // an inode's data through Storage when the inode dies.
 #pragma once
 
@@ -12,6 +13,7 @@
 #include "notifier.hpp"
 #include "options.hpp"
 #include "passthrough.hpp"
+#include "pressure.hpp"
 #include "read_turn.hpp"
 #include "storage.hpp"
 #include "tree.hpp"
@@ -24,6 +26,7 @@ class Filesystem {
 
     Tree tree;
     Storage storage;
+    PressureMonitor pressure;  // after the storage, which it shrinks
     Notifier notifier;
     Passthrough passthrough;
     const Lifetime default_lifetime;

@@ -216,7 +216,8 @@ void take_option(Collected& c, std::string_view arg) {
                                     "uid"sv,         "gid"sv,         "ram"sv,
                                     "spool"sv,       "spill_dir"sv,   "lifetime"sv,
                                     "passthrough"sv, "max_threads"sv, "max_idle_threads"sv,
-                                    "busy_poll"sv,   "idle_poll"sv,   "expire"sv};
+                                    "busy_poll"sv,   "idle_poll"sv,   "expire"sv,
+                                    "pressure"sv};
     const bool ours = std::find(kValued.begin(), kValued.end(), name) != kValued.end();
     if (ours && !has_value) {
         c.fail("option " + quote(name) + " needs a value (" + std::string(name) + "=...)");
@@ -290,6 +291,8 @@ void take_option(Collected& c, std::string_view arg) {
         if (auto on = switch_option(c, name, value)) o.passthrough = *on;
     } else if (name == "idle_poll") {
         if (auto on = switch_option(c, name, value)) o.idle_poll = *on;
+    } else if (name == "pressure") {
+        if (auto on = switch_option(c, name, value)) o.pressure = *on;
     } else if (name == "busy_poll") {
         const auto us = parse_number<unsigned>(value);
         if (!us || *us > max_busy_poll_us) {
@@ -629,6 +632,12 @@ spoolfs options (tmpfs's names where tmpfs has the knob):
                            age starts at its last close. A directory's xattr
                            user.spoolfs.expire overrides it for what is made
                            in it later (default: 0, never)
+    -o pressure=on|off     on: under memory pressure (the machine's or the
+                           memory cgroup's: little MemAvailable or headroom,
+                           PSI stalls) the RAM budget shrinks below ram=:
+                           files move to disk, cold and large first, and the
+                           freed memory goes back; it grows back when the
+                           pressure ends (default: on)
     -o max_threads=N       most request threads (default: libfuse's, 10)
     -o max_idle_threads=N  most idle request threads (default: libfuse's)
     -o clone_fd            one /dev/fuse descriptor per thread (default: off)

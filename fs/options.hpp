@@ -41,6 +41,7 @@ struct Options {
     std::chrono::microseconds busy_poll{50};  // busy_poll=: how long to poll for the next request
     bool idle_poll = true;  // idle_poll=on|off: idle CPUs poll while requests stream
     std::chrono::seconds expire{0};  // expire=: remove what is unused this long; 0: never
+    bool pressure = true;  // pressure=on|off: the RAM budget gives way under memory pressure
 
     bool foreground = false;     // -f (also set by -d)
     bool debug = false;          // -d, -o debug

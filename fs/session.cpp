@@ -31,7 +31,7 @@ struct LoopConfigDeleter {
     void operator()(fuse_loop_config* config) const { fuse_loop_cfg_destroy(config); }
 };
 
-// The notifier and expiry threads must not take the signals meant for the main thread's
+// The notifier, expiry and pressure threads must not take the signals meant for the main thread's
 // loop. The expiry thread pushes to the notifier, so it starts after it.
 void start_threads(Filesystem& fs, fuse_session* se) {
     sigset_t blocked, old;
@@ -40,6 +40,7 @@ void start_threads(Filesystem& fs, fuse_session* se) {
     pthread_sigmask(SIG_BLOCK, &blocked, &old);
     fs.notifier.start(se);
     fs.expiry.start();
+    fs.pressure.start();
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
@@ -96,6 +97,7 @@ int serve(Options& options) {
         fuse_loop_cfg_set_clone_fd(config.get(), options.clone_fd ? 1 : 0);
         status = fuse_session_loop_mt(se.get(), config.get());
     }
+    fs.pressure.stop();
     fs.expiry.stop();
     fs.notifier.stop();
     fuse_session_unmount(se.get());

@@ -68,6 +68,10 @@ const std::vector<StatInfo>& stat_infos() {
         {"passthrough", "1 if the kernel serves files directly (kernel passthrough)."},
         {"files_passthrough", "Files the kernel serves directly now."},
         {"files_expired", "Files, symlinks and directories expiry removed since the mount."},
+        {"ram_budget_bytes", "RAM budget in force: ram=, less while memory pressure lasts."},
+        {"pressure_level", "Memory pressure: 0 none, 1 easing, 2 short of memory, 3 stalling."},
+        {"pressure_bytes", "Bytes moved from RAM to disk because of memory pressure."},
+        {"pressure_files", "Files moved from RAM to disk because of memory pressure."},
     };
     return infos;
 }
@@ -79,6 +83,10 @@ std::optional<std::uint64_t> stat_value(Filesystem& fs, std::string_view name) {
     }
     if (name == "passthrough") return fs.passthrough.available() ? 1 : 0;
     if (name == "files_passthrough") return fs.passthrough.active();
+    if (name == "ram_budget_bytes") return fs.pressure.budget();
+    if (name == "pressure_level") return fs.pressure.level();
+    if (name == "pressure_bytes") return fs.pressure.moved_bytes();
+    if (name == "pressure_files") return fs.pressure.moved_files();
     Tree::Census census = fs.tree.census();
     // A file freed a moment ago may still be counted on disk: never below zero.
     std::uint64_t on_disk = std::min(fs.storage.files_on_disk(), census.files);

@@ -96,7 +96,7 @@ void Storage::unreserve(std::uint64_t bytes) {
 bool Storage::reserve_ram(std::uint64_t bytes) {
     std::uint64_t ram = ram_.load(std::memory_order_relaxed);
     do {
-        if (ram + bytes > heap_budget_.load(std::memory_order_relaxed)) return false;
+        if (ram + bytes > heap_limit()) return false;
     } while (!ram_.compare_exchange_weak(ram, ram + bytes, std::memory_order_relaxed));
     return true;
 }
@@ -109,7 +109,7 @@ bool Storage::reserve_ram(std::uint64_t bytes) {
 void Storage::given_back(std::uint64_t bytes) {
     std::uint64_t kept = freed_since_trim_.fetch_add(bytes, std::memory_order_relaxed) + bytes;
     std::uint64_t live = ram_.load(std::memory_order_relaxed);
-    std::uint64_t budget = heap_budget_.load(std::memory_order_relaxed);
+    std::uint64_t budget = heap_limit();
     if (live + kept <= budget && kept <= std::min(budget / 4, kept_freed_max)) return;
     freed_since_trim_.store(0, std::memory_order_relaxed);
     malloc_trim(0);
@@ -349,6 +349,9 @@ std::uint64_t Storage::store_free(int store) const {
 
 bool Storage::store_has_room(int store) const {
     std::uint64_t free = store_free(store);
+    std::uint64_t limit = store_limit();
+    if (limit < store_size_ && stored_.load(std::memory_order_relaxed) + store_headroom > limit)
+        return false;  // under memory pressure
     return free >= store_headroom && free >= store_size_ / 4;
 }
 
@@ -359,13 +362,62 @@ void Storage::make_store_room(Inode& self, int store) {
     while (store_free(store) < store_size_ / 2) {
         std::unique_lock<HandlerMutex> victim_lock;
         Inode* victim = lock_victim(self, victim_lock, true);
-        if (!victim) return;
-        if (written_elsewhere(victim->data.fd())) return;  // mapped: it stays
-        if (guarded([&] { victim->data.move_to(config_.spill_dir.get()); }) != 0) return;
-        store_files_.fetch_sub(1, std::memory_order_relaxed);
-        victim->in_store = false;
-        settle(*victim);
+        if (!victim || store_to_disk(*victim) != 0) return;
     }
+}
+
+int Storage::store_to_disk(Inode& inode) {
+    if (written_elsewhere(inode.data.fd())) return EBUSY;  // mapped: it stays
+    if (int err = guarded([&] { inode.data.move_to(config_.spill_dir.get()); })) return err;
+    store_files_.fetch_sub(1, std::memory_order_relaxed);
+    inode.in_store = false;
+    settle(inode);
+    return 0;
+}
+
+// The budget in force split as ram= is, between the heap and the store.
+std::uint64_t Storage::heap_limit() const {
+    std::uint64_t heap = heap_budget_.load(std::memory_order_relaxed);
+    std::uint64_t limit = ram_limit_.load(std::memory_order_relaxed);
+    if (limit >= config_.ram_budget) return heap;
+    return static_cast<std::uint64_t>(static_cast<long double>(heap) * limit / config_.ram_budget);
+}
+
+std::uint64_t Storage::store_limit() const {
+    std::uint64_t limit = ram_limit_.load(std::memory_order_relaxed);
+    if (limit >= config_.ram_budget) return store_size_;
+    return static_cast<std::uint64_t>(static_cast<long double>(store_size_) * limit /
+                                      config_.ram_budget);
+}
+
+Storage::Relief Storage::relieve() {
+    Relief relief;
+    // In no candidate set, so lock_victim never picks it: every victim is another file.
+    Inode nobody(0, S_IFREG);
+    while (ram_.load(std::memory_order_relaxed) > heap_limit()) {
+        std::unique_lock<HandlerMutex> lock;
+        Inode* victim = lock_victim(nobody, lock, false);
+        if (!victim) break;
+        std::uint64_t bytes = victim->charged_ram;
+        if (spill(*victim, 0) != 0) break;
+        relief.bytes += bytes;
+        ++relief.files;
+    }
+    while (store_fd_.load(std::memory_order_acquire) >= 0 &&
+           stored_.load(std::memory_order_relaxed) > store_limit()) {
+        std::unique_lock<HandlerMutex> lock;
+        Inode* victim = lock_victim(nobody, lock, true);
+        if (!victim) break;
+        std::uint64_t bytes = victim->charged_store;
+        if (store_to_disk(*victim) != 0) break;
+        relief.bytes += bytes;
+        ++relief.files;
+    }
+    if (relief.files > 0) {
+        freed_since_trim_.store(0, std::memory_order_relaxed);
+        malloc_trim(0);
+    }
+    return relief;
 }
 
 void Storage::backing_gone(Inode& inode) {

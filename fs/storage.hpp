@@ -151,6 +151,22 @@ class Storage {
     };
     Usage usage() const;
 
+    // Memory pressure (pressure.hpp): the RAM budget in force, at most ram=. The heap and
+    // the RAM store each keep their share of ram= of it; writes past it roll files over
+    // as ever, and files come back from disk only within it.
+    void set_ram_limit(std::uint64_t bytes) { ram_limit_.store(bytes, std::memory_order_relaxed); }
+    // Moves files to disk, cold and large first, until RAM holds no more than the limit:
+    // from the heap any file (open ones too: as a write's rollover moves them, the data
+    // only changes place under the inode's mutex), from the RAM store files no handle
+    // holds (an open one's backing file is the kernel's). Never waits for a busy inode
+    // (try_lock), never takes the namespace lock; then gives the freed heap back to the
+    // kernel. Call from a thread of its own.
+    struct Relief {
+        std::uint64_t bytes = 0;
+        std::uint64_t files = 0;
+    };
+    Relief relieve();
+
     // statfs(2) for the mount: capacity from size= (or RAM budget + spill filesystem).
     struct statvfs statfs(std::uint64_t inodes_used, std::optional<std::uint64_t> max_inodes) const;
 
@@ -198,9 +214,15 @@ class Storage {
     bool store_has_room(int store) const;
     // Moves closed files from the store to disk until half of it is free.
     void make_store_room(Inode& self, int store);
+    // Moves a store file whose mutex the caller holds to disk; EBUSY while mapped.
+    int store_to_disk(Inode& inode);
+    // The shares of the RAM budget in force (set_ram_limit) of the heap and the store.
+    std::uint64_t heap_limit() const;
+    std::uint64_t store_limit() const;
 
     Config config_;
     std::atomic<std::uint64_t> heap_budget_;  // ram= less the RAM store
+    std::atomic<std::uint64_t> ram_limit_ = UINT64_MAX;  // set_ram_limit(); ram= until set
     std::mutex store_mutex_;                  // making the store
     tempfile::FileDescriptor store_;          // its directory, once made
     std::atomic<int> store_fd_ = -1;          // store_.get(), readable without the mutex

@@ -239,6 +239,7 @@ TEST_CASE("defaults: tmpfs's where tmpfs has the knob") {
     CHECK(o.passthrough);
     CHECK(o.busy_poll == std::chrono::microseconds(50));
     CHECK(o.idle_poll);
+    CHECK(o.pressure);
     CHECK_FALSE(o.foreground);
     CHECK_FALSE(o.debug);
     CHECK_FALSE(o.single_thread);
@@ -259,7 +260,8 @@ TEST_CASE("every spoolfs option parses") {
     const fs::path spill = tmp.dir("spill");
     const Options o = parse_ok({"-o",
                                 "size=2G,nr_inodes=10k,mode=0755,uid=123,gid=456,ram=1G,"
-                                "spool=1M,lifetime=mount,passthrough=off,busy_poll=0,idle_poll=off",
+                                "spool=1M,lifetime=mount,passthrough=off,busy_poll=0,idle_poll=off,"
+                                "pressure=off",
                                 "-o", "spill_dir=" + spill.string(), "-o",
                                 "max_threads=4,max_idle_threads=2,clone_fd", "-f", "-s", mnt});
     CHECK(o.size == 2ull << 30);
@@ -274,6 +276,7 @@ TEST_CASE("every spoolfs option parses") {
     CHECK_FALSE(o.passthrough);
     CHECK(o.busy_poll == std::chrono::microseconds(0));
     CHECK_FALSE(o.idle_poll);
+    CHECK_FALSE(o.pressure);
     CHECK(o.max_threads == 4u);
     CHECK(o.max_idle_threads == 2u);
     CHECK(o.clone_fd);
@@ -406,6 +409,8 @@ TEST_CASE("bad option values: exit status 2, one line naming the option") {
     check_usage_error({"-o", "lifetime", mnt}, "option 'lifetime' needs a value");
     check_usage_error({"-o", "passthrough=yes", mnt}, "passthrough=yes");
     check_usage_error({"-o", "passthrough", mnt}, "option 'passthrough' needs a value");
+    check_usage_error({"-o", "pressure=maybe", mnt}, "pressure=maybe");
+    check_usage_error({"-o", "pressure", mnt}, "option 'pressure' needs a value");
     check_usage_error({"-o", "max_threads=0", mnt}, "max_threads=0");
     check_usage_error({"-o", "busy_poll=-1", mnt}, "busy_poll=-1");
     check_usage_error({"-o", "busy_poll=10001", mnt}, "busy_poll=10001");

@@ -828,3 +828,74 @@ TEST_CASE("a large fallocate on a packed file moves it to a file of its own firs
     CHECK(f.read(0, 100) == "packed data");
     CHECK(f.used() >= 8 * MiB);
 }
+
+TEST_CASE("under memory pressure files leave RAM cold and large first, busy ones stay",
+          "[storage][pressure]") {
+    Fixture f(std::nullopt, 64 * MiB);
+    Inode& cold = f.new_file();
+    Inode& busy = f.new_file();
+    Inode& hot = f.new_file();
+    const std::string large = pattern(8 * MiB, 'c'), small = pattern(512 * KiB, 'h');
+    REQUIRE(f.write(cold, large, 0).err == 0);
+    REQUIRE(f.write(busy, large, 0).err == 0);
+    REQUIRE(f.write(hot, small, 0).err == 0);
+    busy.last_use.store(0);  // the coldest, but a request holds it
+    f.storage.note_use(hot);
+    std::uint64_t before = f.storage.usage().ram;
+
+    f.storage.set_ram_limit(32 * MiB);  // heap share: half of the 64 MiB
+    CHECK(f.storage.relieve().files == 0);  // RAM fits already
+    {
+        std::lock_guard held(busy.mutex);
+        f.storage.set_ram_limit(16 * MiB);  // 8 MiB of the three files must go
+        Storage::Relief relief = f.storage.relieve();
+        CHECK(relief.files == 1);
+        CHECK(relief.bytes >= large.size());
+    }
+    CHECK(cold.data.rolled());
+    CHECK_FALSE(busy.data.rolled());
+    CHECK_FALSE(hot.data.rolled());
+    CHECK(f.storage.usage().ram <= 16 * MiB);
+    CHECK(f.storage.usage().ram < before);
+
+    // Writes respect the lower budget too: the busy file rolls over to make room.
+    REQUIRE(f.write(hot, pattern(8 * MiB, 'n'), small.size()).err == 0);
+    CHECK(f.storage.usage().ram <= 16 * MiB);
+    CHECK(busy.data.rolled());
+
+    f.storage.set_ram_limit(0);
+    f.storage.relieve();
+    CHECK(f.storage.usage().ram == 0);
+    CHECK(f.read(cold, 0, large.size()) == large);
+    CHECK(f.read(busy, 0, large.size()) == large);
+    CHECK(f.read(hot, 0, small.size()) == small);
+    CHECK(f.storage.files_on_disk() == 3);
+}
+
+TEST_CASE("under memory pressure the RAM store keeps only files a handle holds",
+          "[storage][pressure]") {
+    Fixture f(std::nullopt, 1024 * MiB, 64, true);  // the store: 768 MiB
+    Inode& closed = f.new_file();
+    Inode& open = f.new_file();
+    REQUIRE(f.storage.place_for_passthrough(closed) == 0);
+    REQUIRE(f.storage.place_for_passthrough(open) == 0);
+    REQUIRE(closed.in_store);
+    const std::string data = pattern(4 * MiB, 's');
+    REQUIRE(f.write(closed, data, 0).err == 0);
+    REQUIRE(f.write(open, data, 0).err == 0);
+    open.backing_id = 1;  // the kernel serves it directly: its backing file stays
+
+    f.storage.set_ram_limit(0);
+    Storage::Relief relief = f.storage.relieve();
+    CHECK(relief.files == 1);
+    CHECK(relief.bytes >= data.size());
+    CHECK_FALSE(closed.in_store);
+    CHECK(closed.data.rolled());
+    CHECK(open.in_store);
+    CHECK(f.read(closed, 0, data.size()) == data);
+    // No new file goes into the store while the budget is low.
+    Inode& late = f.new_file();
+    REQUIRE(f.storage.place_for_passthrough(late) == 0);
+    CHECK_FALSE(late.in_store);
+    open.backing_id = 0;
+}

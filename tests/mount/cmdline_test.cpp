@@ -175,7 +175,9 @@ TEST_CASE("--stats --json and --stats --prometheus print every statistic") {
     const std::vector<std::string> names = {"ram_bytes",   "spilled_bytes", "files_in_ram",
                                             "files_spilled", "files_close", "files_mount",
                                             "passthrough", "files_passthrough",
-                                            "files_expired"};
+                                            "files_expired", "ram_budget_bytes",
+                                            "pressure_level", "pressure_bytes",
+                                            "pressure_files"};
     const auto json = run_process({exe, "--stats", "--json", m.path()}, 10s);
     INFO(json.out << json.describe());
     CHECK(json.exited_with(0));
