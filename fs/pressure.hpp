@@ -14,14 +14,19 @@
 //     64 MiB and at most 1 GiB; high mark = twice the low mark;
 //   - headroom under the low mark: the budget drops at once to what RAM holds less what
 //     lifts the headroom back to the high mark;
-//   - PSI "some" stalls over 10% of the time since the last sample (the machine's or the
-//     cgroup's): the budget drops to three quarters of what RAM holds;
+//   - PSI "some" stalls over 10% of the time since the last sample (the cgroup's; the
+//     machine's only while MemAvailable is under twice the high mark, since another
+//     cgroup thrashing within its own limit gains nothing from our RAM): the budget drops
+//     to three quarters of what RAM holds, at most once per stall_drop_interval;
 //   - headroom at or over the high mark, no stall, and `grow_delay` since the last drop:
 //     the budget grows back by an eighth of ram= (never into the high mark's margin)
 //     every `grow_delay`, up to ram=. Between the marks it holds: no oscillation.
 // Storage::relieve() then moves files to disk until RAM fits the budget (storage.hpp).
 // Without /proc/pressure (a kernel booted with psi=0) the headroom alone decides; without
-// a cgroup limit, MemAvailable alone. Thread-safe: the counters are atomics.
+// a cgroup limit, MemAvailable alone. cgroups are looked for under /sys/fs/cgroup (v1:
+// /sys/fs/cgroup/memory), where systemd and Docker mount them.
+// Thread-safe: what the statistics read are atomics; the policy and the sampler belong to
+// the monitor's thread.
 #pragma once
 
 #include <atomic>
