@@ -46,7 +46,7 @@ constexpr std::uint64_t file_size = 16 * MiB;
 // 850 with the RAM store's 350), so that at least half of it must go.
 constexpr std::uint64_t tmpfs_hog_size = 640 * MiB;
 constexpr std::uint64_t hog_step = 16 * MiB;
-constexpr auto hog_pause = 50ms;  // between steps: 320 MiB/s
+constexpr auto hog_pause = 100ms;  // between steps: 160 MiB/s at most
 const std::string cgroup_root = "/sys/fs/cgroup/memory";
 
 void write_text(const std::string& path, const std::string& text) {
@@ -197,6 +197,7 @@ void hog_against_spoolfs(const std::string& options, std::uint64_t in_ram,
     Mount m(options, 120s);
     write_files(m.path());
     const std::uint64_t ram_before = stat_of(m, "ram_bytes");
+    const std::uint64_t ram_ceiling = stat_of(m, "ram_budget_bytes");
     const std::uint64_t rss_before = proc_status_bytes(m.pid(), "VmRSS");
     figures << "-o " << options << "\nbefore: ram_bytes " << ram_before / MiB
             << " MiB, daemon VmRSS " << rss_before / MiB << " MiB, cgroup usage "
@@ -208,7 +209,7 @@ void hog_against_spoolfs(const std::string& options, std::uint64_t in_ram,
     const auto since_start = [&] {
         return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     };
-    std::optional<double> halved_after, hog_done_after;
+    std::optional<double> halved_after, hog_done_after, pressure_seen_after;
     std::uint64_t ram_low = ram_before, rss_low = rss_before;
     const std::uint64_t hog_size = limit - ram_before / 2;
     std::optional<Hog> hog(std::in_place, hog_size);
@@ -218,6 +219,8 @@ void hog_against_spoolfs(const std::string& options, std::uint64_t in_ram,
         std::uint64_t ram = stat_of(m, "ram_bytes");
         ram_low = std::min(ram_low, ram);
         rss_low = std::min(rss_low, proc_status_bytes(m.pid(), "VmRSS"));
+        if (!pressure_seen_after && stat_of(m, "ram_budget_bytes") < ram_ceiling)
+            pressure_seen_after = since_start();
         if (!halved_after && ram <= ram_before / 2) halved_after = since_start();
     }
     if (done == true) hog_done_after = since_start();
@@ -226,8 +229,9 @@ void hog_against_spoolfs(const std::string& options, std::uint64_t in_ram,
             << hog_pause.count() << " ms, all held after "
             << (hog_done_after ? std::to_string(*hog_done_after) + " s" : "never")
             << "): ram_bytes down to " << ram_low / MiB << " MiB, daemon VmRSS down to "
-            << rss_low / MiB << " MiB, halved after "
-            << (halved_after ? std::to_string(*halved_after) + " s" : "never")
+            << rss_low / MiB << " MiB, budget first below ram= after "
+            << (pressure_seen_after ? std::to_string(*pressure_seen_after) + " s" : "never")
+            << ", halved after " << (halved_after ? std::to_string(*halved_after) + " s" : "never")
             << "; ram_budget_bytes " << budget_low / MiB << " MiB, pressure_level "
             << stat_of(m, "pressure_level") << ", pressure_bytes "
             << stat_of(m, "pressure_bytes") / MiB << " MiB, pressure_files "
