@@ -43,7 +43,8 @@ std::uint64_t parse_u64(std::string_view text) {
 
 // The number after `key` in "key value" or "key=value" text (meminfo, memory.stat, PSI).
 std::uint64_t field(std::string_view text, std::string_view key) {
-    for (std::size_t at = 0; (at = text.find(key, at)) != std::string_view::npos; at += key.size()) {
+    for (std::size_t at = 0; (at = text.find(key, at)) != std::string_view::npos;
+         at += key.size()) {
         if (at != 0 && text[at - 1] != '\n' && text[at - 1] != ' ') continue;
         std::size_t value = at + key.size();
         if (value < text.size() && (text[value] == ' ' || text[value] == '=' || text[value] == ':'))
@@ -108,14 +109,16 @@ std::uint64_t PressurePolicy::low_mark(std::uint64_t limit) {
 
 std::uint64_t PressurePolicy::next(const MemorySample& sample, std::uint64_t resident,
                                    Clock::time_point now) {
-    std::uint64_t headroom = std::min(sample.available.value_or(unknown),
-                                      sample.cgroup_headroom.value_or(unknown));
+    std::uint64_t headroom =
+        std::min(sample.available.value_or(unknown), sample.cgroup_headroom.value_or(unknown));
     const std::uint64_t low = low_mark(sample.limit), high = 2 * low;
-    const auto elapsed = static_cast<std::uint64_t>(std::max<std::int64_t>(sample.elapsed.count(), 0));
+    const auto elapsed =
+        static_cast<std::uint64_t>(std::max<std::int64_t>(sample.elapsed.count(), 0));
     // A stall elsewhere on the machine is ours to ease only when the machine is short too:
     // another cgroup thrashing within its own limit gains nothing from our RAM.
     std::uint64_t stall = sample.cgroup_stall_us;
-    if (sample.available.value_or(unknown) < 2 * high) stall = std::max(stall, sample.system_stall_us);
+    if (sample.available.value_or(unknown) < 2 * high)
+        stall = std::max(stall, sample.system_stall_us);
     const bool stalling = elapsed > 0 && stall * 1000 >= stall_permille * elapsed;
     const std::uint64_t held = std::min(budget_, resident);
 
@@ -159,7 +162,8 @@ MemorySample MemorySampler::sample() {
     last_ = now;
 
     std::string meminfo = read_text("/proc/meminfo");
-    std::uint64_t total_kib = field(meminfo, "MemTotal"), available_kib = field(meminfo, "MemAvailable");
+    std::uint64_t total_kib = field(meminfo, "MemTotal"),
+                  available_kib = field(meminfo, "MemAvailable");
     s.limit = total_kib != unknown ? total_kib << 10 : unknown;
     if (available_kib != unknown) s.available = available_kib << 10;
 
@@ -173,13 +177,16 @@ MemorySample MemorySampler::sample() {
 
     if (std::optional<Cgroup> cgroup = own_cgroup()) {
         if (cgroup->v2)
-            s.cgroup_stall_us = stall_since(some_total(cgroup->dir + "/memory.pressure"), last_cgroup_total_);
+            s.cgroup_stall_us =
+                stall_since(some_total(cgroup->dir + "/memory.pressure"), last_cgroup_total_);
         // A limit on an ancestor binds as well as the cgroup's own.
         for (std::string dir = cgroup->dir; dir.size() > cgroup->root.size();
              dir.resize(dir.rfind('/'))) {
-            std::uint64_t limit = file_number(dir + (cgroup->v2 ? "/memory.max" : "/memory.limit_in_bytes"));
+            std::uint64_t limit =
+                file_number(dir + (cgroup->v2 ? "/memory.max" : "/memory.limit_in_bytes"));
             if (limit >= no_limit) continue;
-            std::uint64_t usage = file_number(dir + (cgroup->v2 ? "/memory.current" : "/memory.usage_in_bytes"));
+            std::uint64_t usage =
+                file_number(dir + (cgroup->v2 ? "/memory.current" : "/memory.usage_in_bytes"));
             std::uint64_t cache = field(read_text(dir + "/memory.stat"),
                                         cgroup->v2 ? "inactive_file" : "total_inactive_file");
             if (usage == unknown) continue;

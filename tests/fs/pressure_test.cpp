@@ -118,7 +118,7 @@ TEST_CASE("the machine's stalls count only when the machine is short too") {
     s.system_stall_us = 50000;
     s.elapsed = 100ms;
     CHECK(policy.next(s, 800 * MiB, t) == ceiling);  // another cgroup's thrashing
-    s.available = 3 * GiB;                          // under twice the high mark
+    s.available = 3 * GiB;                           // under twice the high mark
     CHECK(policy.next(s, 800 * MiB, t + 100ms) == 600 * MiB);
 }
 

@@ -250,12 +250,14 @@ void hog_against_spoolfs(const std::string& options, std::uint64_t in_ram,
     while (stat_of(m, "ram_budget_bytes") <= budget_low &&
            std::chrono::steady_clock::now() - end < 30s)
         std::this_thread::sleep_for(100ms);
-    const double grew_after = std::chrono::duration<double>(std::chrono::steady_clock::now() - end).count();
+    const double grew_after =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - end).count();
     CHECK(stat_of(m, "ram_budget_bytes") > budget_low);
     CHECK(intact(m.path()) == file_count);
     figures << "after (hog killed): ram_budget_bytes " << stat_of(m, "ram_budget_bytes") / MiB
-            << " MiB (growing " << grew_after << " s after), ram_bytes " << stat_of(m, "ram_bytes") / MiB
-            << " MiB, spilled_bytes " << stat_of(m, "spilled_bytes") / MiB << " MiB, daemon VmRSS "
+            << " MiB (growing " << grew_after << " s after), ram_bytes "
+            << stat_of(m, "ram_bytes") / MiB << " MiB, spilled_bytes "
+            << stat_of(m, "spilled_bytes") / MiB << " MiB, daemon VmRSS "
             << proc_status_bytes(m.pid(), "VmRSS") / MiB << " MiB; all " << file_count
             << " files intact\n";
     WARN(figures.str());
@@ -300,8 +302,8 @@ TEST_CASE("a memory hog makes spoolfs's RAM give way; on tmpfs it is OOM-killed"
         const auto start = std::chrono::steady_clock::now();
         while (done == false && std::chrono::steady_clock::now() - start < 60s)
             done = hog.poll_done(100ms);
-        figures << "tmpfs: hog of " << tmpfs_hog_size / MiB << " MiB " << (done ? "survived" : "died") << ", oom kills "
-                << cgroup.oom_kills() << "\n";
+        figures << "tmpfs: hog of " << tmpfs_hog_size / MiB << " MiB "
+                << (done ? "survived" : "died") << ", oom kills " << cgroup.oom_kills() << "\n";
         INFO(figures.str());
         CHECK_FALSE(done.has_value());  // it died
         CHECK(killed_by_sigkill(hog.status()));
