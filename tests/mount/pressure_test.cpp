@@ -311,3 +311,17 @@ TEST_CASE("a memory hog makes spoolfs's RAM give way; on tmpfs it is OOM-killed"
         WARN(figures.str());
     }
 }
+
+// This machine has 24 GiB: its MemAvailable stays far above the low mark (1 GiB) while
+// the suite runs, and the test's own cgroup has no limit.
+TEST_CASE("without pressure the budget is ram=; pressure=off keeps it so") {
+    for (const std::string options : {"ram=300M", "ram=300M,pressure=off"}) {
+        INFO(options);
+        Mount m(options);
+        write_file(m / "f", pattern(MiB, 1));
+        CHECK(stat_of(m, "ram_budget_bytes") == 300 * MiB);
+        CHECK(stat_of(m, "pressure_level") == 0);
+        CHECK(stat_of(m, "pressure_bytes") == 0);
+        CHECK(stat_of(m, "pressure_files") == 0);
+    }
+}
