@@ -20,6 +20,22 @@ std::uint64_t spill_file_limit() {
 
 }  // namespace
 
+Handle& OpenHandles::add(Handle handle) {
+    auto owned = std::make_unique<Handle>(std::move(handle));
+    Handle& added = *owned;
+    std::lock_guard lock(mutex_);
+    handles_.emplace(&added, std::move(owned));
+    return added;
+}
+
+void OpenHandles::remove(Handle& handle) {
+    std::unique_ptr<Handle> gone;  // freed after the lock: its inode may die with it
+    std::lock_guard lock(mutex_);
+    auto it = handles_.find(&handle);
+    gone = std::move(it->second);
+    handles_.erase(it);
+}
+
 Filesystem::Filesystem(const Options& options, tempfile::FileDescriptor spill_dir)
     : tree(Tree::Config{
           .root_mode = options.root_mode,

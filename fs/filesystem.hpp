@@ -7,7 +7,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "expiry.hpp"
 #include "notifier.hpp"
@@ -19,6 +22,28 @@
 #include "tree.hpp"
 
 namespace spoolfs {
+
+// The handle behind a FUSE file handle (fi->fh) of a regular file.
+struct Handle {
+    InodePtr inode;
+    uid_t opener = 0;                // who opened it (the request's uid)
+    bool writing = false;            // opened for writing: the opener counts in inode.writers
+    bool ended = false;              // the inode's side of the release is done
+    bool released = false;           // the session loop already applied this release in order
+    bool ended_passthrough = false;  // that release ended passthrough (after_passthrough)
+};
+
+// Every open Handle, owned here. The kernel releases each one, unless the loop ends first
+// (a signal stops it with RELEASEs still queued): those go with the Filesystem.
+class OpenHandles {
+  public:
+    Handle& add(Handle handle);
+    void remove(Handle& handle);
+
+  private:
+    std::mutex mutex_;
+    std::unordered_map<Handle*, std::unique_ptr<Handle>> handles_;
+};
 
 class Filesystem {
   public:
@@ -32,6 +57,7 @@ class Filesystem {
     const Lifetime default_lifetime;
     const std::chrono::seconds default_expire;
     Expiry expiry;  // after the tree and the notifier, which it uses
+    OpenHandles handles;  // after the tree and the storage, which its inodes use
 
     // DeviceIo's state (device_io.hpp): whose turn it is to read a request, and the
     // INIT request whose reply is to be patched (one per connection) with what to add.
@@ -49,14 +75,5 @@ class Filesystem {
     static constexpr double cache_timeout = 86400.0;
 };
 
-// The handle behind a FUSE file handle (fi->fh) of a regular file.
-struct Handle {
-    InodePtr inode;
-    uid_t opener = 0;                // who opened it (the request's uid)
-    bool writing = false;            // opened for writing: the opener counts in inode.writers
-    bool ended = false;              // the inode's side of the release is done
-    bool released = false;           // the session loop already applied this release in order
-    bool ended_passthrough = false;  // that release ended passthrough (after_passthrough)
-};
 
 }  // namespace spoolfs

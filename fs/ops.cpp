@@ -47,6 +47,16 @@ Handle& handle_of(const fuse_file_info* fi) {
     return *reinterpret_cast<Handle*>(fi->fh);
 }
 
+// The kernel releases a handle once: it goes however its RELEASE ends, a throw included.
+struct HandleEnd {
+    Filesystem& fs;
+    Handle& handle;
+    HandleEnd(Filesystem& fs, Handle& handle) : fs(fs), handle(handle) {}
+    HandleEnd(const HandleEnd&) = delete;
+    HandleEnd& operator=(const HandleEnd&) = delete;
+    ~HandleEnd() { fs.handles.remove(handle); }
+};
+
 // Replies with the inode, or the error. A new lookup was already counted by the Tree.
 void reply_entry(fuse_req_t req, Filesystem& fs, int err, const InodePtr& inode) {
     if (err) {
@@ -220,8 +230,7 @@ void sp_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* n
 int open_handle(Filesystem& fs, const InodePtr& inode, fuse_file_info* fi, bool writing,
                 const Requester& opener, std::int32_t& backing) {
     if (int err = fs.tree.open(*inode)) return err;
-    auto handle = std::make_unique<Handle>(Handle{inode, opener.uid, writing});
-    fi->fh = reinterpret_cast<uint64_t>(handle.release());
+    fi->fh = reinterpret_cast<uint64_t>(&fs.handles.add(Handle{inode, opener.uid, writing}));
     // FLUSH would do nothing here: spare close() the round trip.
     fi->noflush = 1;
     std::lock_guard lock(inode->mutex);
@@ -236,8 +245,8 @@ int open_handle(Filesystem& fs, const InodePtr& inode, fuse_file_info* fi, bool 
 
 // The reply of an open failed (the request was interrupted): the handle goes.
 void undo_open(Filesystem& fs, fuse_file_info* fi) {
-    std::unique_ptr<Handle> handle(&handle_of(fi));
-    release_handle(fs, *handle);
+    const HandleEnd end{fs, handle_of(fi)};
+    release_handle(fs, end.handle);
 }
 
 void sp_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
@@ -362,11 +371,12 @@ void sp_flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
 
 void sp_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
     Filesystem& fs = fs_of(req);
-    std::unique_ptr<Handle> handle(&handle_of(fi));
-    if (!handle->released) release_handle(fs, *handle);
+    const HandleEnd end{fs, handle_of(fi)};
+    Handle& handle = end.handle;
+    if (!handle.released) release_handle(fs, handle);
     fuse_reply_err(req, 0);
     // Here, not in the in-order release: it may wait a little for the kernel.
-    if (handle->ended_passthrough) after_passthrough(fs, *handle->inode);
+    if (handle.ended_passthrough) after_passthrough(fs, *handle.inode);
 }
 
 void sp_fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
