@@ -12,6 +12,7 @@
 #include "notifier.hpp"
 #include "options.hpp"
 #include "passthrough.hpp"
+#include "quota.hpp"
 #include "read_turn.hpp"
 #include "storage.hpp"
 #include "tree.hpp"
@@ -22,6 +23,7 @@ class Filesystem {
   public:
     Filesystem(const Options& options, tempfile::FileDescriptor spill_dir);
 
+    Quota quota;  // before the tree and the storage, which charge it
     Tree tree;
     Storage storage;
     Notifier notifier;
