@@ -629,7 +629,8 @@ ParseResult parse_options(int argc, char** argv) {
 void print_help(std::FILE* out) {
     const double half_ram_gib = static_cast<double>(physical_ram() / 2) / (1u << 30);
     std::fprintf(out, R"(usage: spoolfs [options] [SOURCE] MOUNTPOINT
-       spoolfs --stats [--json | --prometheus] MOUNTPOINT
+       spoolfs --stats [--by-user] [--json | --prometheus] MOUNTPOINT
+       spoolfs --set-limit MOUNTPOINT user|group ID|default [block=SIZE] [inodes=N]
 
 A FUSE file system with Python's tempfile semantics. By default (lifetime=close)
 a file vanishes when its last handle closes, like a tempfile.TemporaryFile.
@@ -646,6 +647,12 @@ General options:
     --json                 with --stats: as one JSON object
     --prometheus           with --stats: in Prometheus's text format (for
                            node_exporter's textfile collector)
+    --by-user              with --stats: per user, bytes and files held named,
+                           lifetime=close and unlinked but open, and the limits
+                           (root sees every user, others their own line)
+    --set-limit            change a user's or group's hard limits (or the
+                           default) on a mounted spoolfs; 0 removes a limit;
+                           needs CAP_SYS_ADMIN and usrquota or grpquota
     -o OPT[,OPT...]        mount options, below
 
 spoolfs options (tmpfs's names where tmpfs has the knob):
@@ -687,6 +694,19 @@ spoolfs options (tmpfs's names where tmpfs has the knob):
                            age starts at its last close. A directory's xattr
                            user.spoolfs.expire overrides it for what is made
                            in it later (default: 0, never)
+    -o usrquota            per-user hard limits, as tmpfs's: past one, EDQUOT;
+                           callers with CAP_SYS_RESOURCE pass (default: off)
+    -o grpquota            the same per group (default: off)
+    -o usrquota_block_hardlimit=SIZE
+                           each user's limit on file data (in RAM or spilled)
+                           and xattrs; root's files excepted; needs usrquota;
+                           their files are never served by passthrough
+                           (default: none)
+    -o usrquota_inode_hardlimit=N
+                           each user's limit on inodes; needs usrquota
+                           (default: none)
+    -o grpquota_block_hardlimit=SIZE, grpquota_inode_hardlimit=N
+                           the same per group; need grpquota (default: none)
     -o max_threads=N       most request threads (default: libfuse's, 10)
     -o max_idle_threads=N  most idle request threads (default: libfuse's)
     -o clone_fd            one /dev/fuse descriptor per thread (default: off)
