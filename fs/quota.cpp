@@ -278,7 +278,8 @@ std::vector<uid_t> Quota::users() const {
     {
         std::shared_lock lock(mutex_);
         uids.reserve(users_.size());
-        for (const auto& [uid, usage] : users_) uids.push_back(uid);
+        for (const auto& [uid, usage] : users_)
+            if (usage->inodes.load(std::memory_order_relaxed) > 0) uids.push_back(uid);
     }
     std::sort(uids.begin(), uids.end());
     return uids;

@@ -144,7 +144,7 @@ class Quota {
         std::array<std::uint64_t, holding_kinds> inodes{};
         QuotaLimits limits;  // enforced only with usrquota
     };
-    std::vector<uid_t> users() const;  // uids with an entry, ascending
+    std::vector<uid_t> users() const;  // uids owning an inode now, ascending
     std::optional<UserUsage> user(uid_t uid) const;
 
   private:

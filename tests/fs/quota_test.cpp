@@ -145,4 +145,8 @@ TEST_CASE("quota: the report lists users in order") {
     REQUIRE(quota.admit(b, 3, 3, Holding::named) == 0);
     CHECK(quota.users() == std::vector<uid_t>{3, 9});
     CHECK_FALSE(quota.user(4).has_value());
+    // A user whose last inode went is left out of the list; its line still reads.
+    quota.release(a);
+    CHECK(quota.users() == std::vector<uid_t>{3});
+    CHECK(quota.user(9).has_value());
 }
