@@ -419,3 +419,28 @@ TEST_CASE("limits change at run time: spoolfs --set-limit by root, refused to a 
         CHECK(r.err.starts_with("spoolfs: --set-limit: "));
     }
 }
+
+TEST_CASE("grpquota: a group's limit holds its members' files; chgrp moves the charge",
+          "[quota]") {
+    Mount m("allow_other,mode=1777,lifetime=mount,grpquota,grpquota_block_hardlimit=1M");
+    const Target t = target_of(m);
+    // Each user runs with its own uid as its only group (hostile::Child).
+    const Written a = write_as(t, kUserA, "a", 2 * MiB);
+    CHECK(a.bytes == static_cast<long long>(MiB));
+    CHECK(errname(a.error) == "EDQUOT");
+    // No user limit here: B's group is another, with room.
+    CHECK(write_as(t, kUserB, "b", 512 * KiB).bytes == static_cast<long long>(512 * KiB));
+    // A's file goes to B's group: A's group has room again, B's is now full.
+    const int moved = ::chown((t / "a").c_str(), static_cast<uid_t>(-1), kUserB) == 0 ? 0 : errno;
+    if (has_capability_now(CAP_SYS_RESOURCE)) {
+        REQUIRE(moved == 0);
+        CHECK(write_as(t, kUserA, "a2", MiB).bytes == static_cast<long long>(MiB));
+        CHECK(errname(write_as(t, kUserB, "b", kPiece).error) == "EDQUOT");
+    } else {
+        // 1.5 MiB would pass group B's limit: refused, nothing moved.
+        CHECK(errname(moved) == "EDQUOT");
+        CHECK(stat_or_throw(t / "a").st_gid == kUserA);
+        CHECK(errname(write_as(t, kUserA, "a2", kPiece).error) == "EDQUOT");
+    }
+    REQUIRE(::getxattr(t.path.c_str(), "user.spoolfs.quota.group.default", nullptr, 0) > 0);
+}
