@@ -630,7 +630,8 @@ void print_help(std::FILE* out) {
     const double half_ram_gib = static_cast<double>(physical_ram() / 2) / (1u << 30);
     std::fprintf(out, R"(usage: spoolfs [options] [SOURCE] MOUNTPOINT
        spoolfs --stats [--by-user] [--json | --prometheus] MOUNTPOINT
-       spoolfs --set-limit MOUNTPOINT user|group ID|default [block=SIZE] [inodes=N]
+       spoolfs --set-limit MOUNTPOINT user|group ID|default
+                           [block=SIZE] [inodes=N]
 
 A FUSE file system with Python's tempfile semantics. By default (lifetime=close)
 a file vanishes when its last handle closes, like a tempfile.TemporaryFile.
