@@ -67,8 +67,9 @@ IdUsage& Quota::entry(bool group, std::uint32_t id) {
     if (inserted) {
         it->second = std::make_unique<IdUsage>();
         // tmpfs: the default limits hold every id but root's.
-        const QuotaLimits defaults =
-            id == 0 ? QuotaLimits{} : group ? config_.group_default : config_.user_default;
+        const QuotaLimits defaults = id == 0 ? QuotaLimits{}
+                                     : group ? config_.group_default
+                                             : config_.user_default;
         it->second->byte_limit = defaults.bytes;
         it->second->inode_limit = defaults.inodes;
     }

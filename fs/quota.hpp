@@ -61,7 +61,7 @@ struct QuotaLimits {
 
 // One uid's or gid's usage and limits.
 struct IdUsage {
-    std::atomic<std::uint64_t> bytes = 0;   // settled + reserved: what limits check
+    std::atomic<std::uint64_t> bytes = 0;  // settled + reserved: what limits check
     std::atomic<std::uint64_t> inodes = 0;
     std::array<std::atomic<std::uint64_t>, holding_kinds> held_bytes{};  // settled, by holding
     std::array<std::atomic<std::uint64_t>, holding_kinds> held_inodes{};

@@ -18,8 +18,8 @@ namespace {
 
 // The columns of a user's line, as user.spoolfs.stats.user.UID gives them, totals first.
 constexpr std::string_view kColumns[] = {
-    "bytes",        "files",       "named_bytes",    "named_files",    "close_bytes",
-    "close_files",  "unlinked_bytes", "unlinked_files", "block_limit", "inode_limit"};
+    "bytes",       "files",          "named_bytes",    "named_files", "close_bytes",
+    "close_files", "unlinked_bytes", "unlinked_files", "block_limit", "inode_limit"};
 
 struct UserLine {
     std::string uid;
@@ -190,7 +190,8 @@ int set_limit_command(int argc, char** argv) {
         const int err = errno;
         std::string why = std::strerror(err);
         if (err == EPERM) why += ": changing limits needs CAP_SYS_ADMIN";
-        if (err == ESRCH) why += ": the mount has no " + std::string(kind == "user" ? "usrquota" : "grpquota");
+        if (err == ESRCH)
+            why += ": the mount has no " + std::string(kind == "user" ? "usrquota" : "grpquota");
         std::fprintf(stderr, "spoolfs: %s: %s\n", mountpoint.c_str(), why.c_str());
         return 1;
     }

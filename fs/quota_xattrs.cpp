@@ -87,14 +87,15 @@ bool parse_limit_change(std::string_view text, LimitChange& out) {
     return any;
 }
 
-int get_quota_xattr(Filesystem& fs, Inode& inode, std::string_view name,
-                    const Requester& requester, std::string& value) {
+int get_quota_xattr(Filesystem& fs, Inode& inode, std::string_view name, const Requester& requester,
+                    std::string& value) {
     if (inode.ino != FUSE_ROOT_ID) return ENODATA;
     if (name.starts_with(quota_xattr_prefix)) {
         auto target = parse_limit_name(name);
         if (!target) return ENODATA;
         const QuotaLimits limits = fs.quota.limits(target->group, target->id);
-        value = "block=" + std::to_string(limits.bytes) + " inodes=" + std::to_string(limits.inodes);
+        value =
+            "block=" + std::to_string(limits.bytes) + " inodes=" + std::to_string(limits.inodes);
         return 0;
     }
     if (name == by_user_xattr) {

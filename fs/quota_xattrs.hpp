@@ -29,8 +29,8 @@ inline constexpr std::string_view by_user_xattr = "user.spoolfs.stats.by_user";
 inline constexpr std::string_view user_usage_xattr_prefix = "user.spoolfs.stats.user.";
 
 bool is_quota_xattr(std::string_view name);
-int get_quota_xattr(Filesystem& fs, Inode& inode, std::string_view name,
-                    const Requester& requester, std::string& value);
+int get_quota_xattr(Filesystem& fs, Inode& inode, std::string_view name, const Requester& requester,
+                    std::string& value);
 int set_quota_xattr(Filesystem& fs, Inode& inode, std::string_view name, std::string_view value,
                     const Requester& requester);
 

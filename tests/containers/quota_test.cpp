@@ -73,7 +73,8 @@ class NamespacedDaemon {
         const bool unshared = ::read(ready[0], &byte, 1) == 1;
         ::close(ready[0]);
         if (unshared) {
-            const std::string map = "0 " + std::to_string(kOuterBase) + " " + std::to_string(kMapped);
+            const std::string map =
+                "0 " + std::to_string(kOuterBase) + " " + std::to_string(kMapped);
             write_proc(pid_, "uid_map", map);
             write_proc(pid_, "gid_map", map);
         }
@@ -99,9 +100,18 @@ class NamespacedDaemon {
 
 // argv run inside the daemon's namespaces, as `uid` of that namespace.
 ProcessResult run_inside(pid_t daemon, uid_t uid, const std::vector<std::string>& argv) {
-    std::vector<std::string> full = {"nsenter", "-t", std::to_string(daemon), "-U", "-m", "--",
-                                     "setpriv", "--reuid", std::to_string(uid), "--regid",
-                                     std::to_string(uid), "--clear-groups"};
+    std::vector<std::string> full = {"nsenter",
+                                     "-t",
+                                     std::to_string(daemon),
+                                     "-U",
+                                     "-m",
+                                     "--",
+                                     "setpriv",
+                                     "--reuid",
+                                     std::to_string(uid),
+                                     "--regid",
+                                     std::to_string(uid),
+                                     "--clear-groups"};
     full.insert(full.end(), argv.begin(), argv.end());
     return run_process(full, 30s);
 }
@@ -123,8 +133,8 @@ TEST_CASE("usrquota in a user namespace: the container's users are held to their
         "noauto_unmount,allow_other,mode=1777,lifetime=mount,usrquota,usrquota_block_hardlimit=1M",
         dir.path());
     INFO("daemon: " << daemon.log());
-    REQUIRE(wait_until([&] { return daemon.log().find("spoolfs: mounted on") != std::string::npos; },
-                       10s));
+    REQUIRE(wait_until(
+        [&] { return daemon.log().find("spoolfs: mounted on") != std::string::npos; }, 10s));
     REQUIRE(is_spoolfs(mount_in(daemon.pid(), dir.path())));
     const std::string a = dir.path() + "/a", b = dir.path() + "/b";
 
@@ -147,7 +157,8 @@ TEST_CASE("usrquota in a user namespace: the container's users are held to their
         run_inside(daemon.pid(), 0, {spoolfs_exe(), "--stats", "--by-user", "--json", dir.path()});
     INFO(report.describe() << report.out);
     CHECK(report.exited_with(0));
-    CHECK(report.out.find("{\"uid\": 1000, \"bytes\": 1048576, \"files\": 1,") != std::string::npos);
+    CHECK(report.out.find("{\"uid\": 1000, \"bytes\": 1048576, \"files\": 1,") !=
+          std::string::npos);
     CHECK(report.out.find("{\"uid\": 2000, \"bytes\": 1048576,") != std::string::npos);
 
     // The container's root raises 1000's limit (CAP_SYS_ADMIN in the daemon's namespace);

@@ -15,7 +15,9 @@ namespace {
 constexpr std::uint64_t MiB = 1 << 20;
 
 Quota limited(std::uint64_t bytes, std::uint64_t inodes, bool groups = false) {
-    return Quota(Quota::Config{.users = true, .groups = groups, .user_default = {bytes, inodes},
+    return Quota(Quota::Config{.users = true,
+                               .groups = groups,
+                               .user_default = {bytes, inodes},
                                .group_default = {bytes, inodes}});
 }
 

@@ -2,8 +2,8 @@
 // against each other on a shared spoolfs with tmpfs's quota options, root beside them.
 // (This kernel's tmpfs has no quota support, so there is no oracle here: the expectations
 // are tmpfs's documented behaviour.)
-#include <sys/statvfs.h>
 #include <linux/capability.h>
+#include <sys/statvfs.h>
 #include <sys/xattr.h>
 
 #include <fstream>
@@ -86,20 +86,23 @@ bool has_capability_now(int capability) {
 
 std::string stat_xattr(const Target& t, const std::string& name) {
     char value[64];
-    const ssize_t n = ::getxattr(t.path.c_str(), ("user.spoolfs.stats." + name).c_str(), value,
-                                 sizeof value);
+    const ssize_t n =
+        ::getxattr(t.path.c_str(), ("user.spoolfs.stats." + name).c_str(), value, sizeof value);
     return n < 0 ? "-" + errname(errno) : std::string(value, static_cast<size_t>(n));
 }
 
 }  // namespace
 
-TEST_CASE("usrquota_block_hardlimit=1M: EDQUOT past 1 MiB for each user, the other unaffected, "
-          "root not limited, with passthrough on and off",
-          "[quota]") {
+TEST_CASE(
+    "usrquota_block_hardlimit=1M: EDQUOT past 1 MiB for each user, the other unaffected, "
+    "root not limited, with passthrough on and off",
+    "[quota]") {
     const std::string passthrough = GENERATE("on", "off");
     INFO("passthrough=" << passthrough);
-    Mount m("allow_other,mode=1777,lifetime=mount,usrquota,usrquota_block_hardlimit=1M,"
-            "passthrough=" + passthrough);
+    Mount m(
+        "allow_other,mode=1777,lifetime=mount,usrquota,usrquota_block_hardlimit=1M,"
+        "passthrough=" +
+        passthrough);
     const Target t = target_of(m);
 
     // Root writes first, past any user's limit, and keeps the file open: where the kernel
@@ -272,8 +275,8 @@ TEST_CASE("df inside the mount means the whole mount, not a user's share", "[quo
     REQUIRE(write_as(t, kUserB, "b", MiB).bytes == static_cast<long long>(MiB));
     write_file(t / "root", std::string(4 * MiB, 'r'));
     Shared<struct statvfs> seen;
-    REQUIRE(run_bounded(t, kUserA, [&] { return ::statvfs(t.path.c_str(), &*seen) == 0 ? 0 : 1; }) ==
-            0);
+    REQUIRE(run_bounded(t, kUserA,
+                        [&] { return ::statvfs(t.path.c_str(), &*seen) == 0 ? 0 : 1; }) == 0);
     CHECK(seen->f_blocks * seen->f_frsize == 64 * MiB);
     CHECK((seen->f_blocks - seen->f_bfree) * seen->f_frsize >= 6 * MiB);
     CHECK(seen->f_bavail * seen->f_frsize <= 58 * MiB);
@@ -291,35 +294,40 @@ TEST_CASE("the per-user report matches what each user holds, unlinked-but-open i
         char own_list[64] = {};
     };
     Shared<Sync> sync;
-    Child a(kUserA, [&] {
-        const std::string piece(kPiece, 'a');
-        const auto fill = [&](int fd, size_t bytes) {
-            for (size_t at = 0; at < bytes; at += kPiece)
-                if (::write(fd, piece.data(), kPiece) != static_cast<ssize_t>(kPiece)) return false;
-            return true;
-        };
-        Fd named(::open((t / "named").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
-        Fd close_file(::open((t / "close").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
-        Fd gone(::open((t / "gone").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
-        if (!named || !close_file || !gone) return 1;
-        if (!fill(named.get(), 256 * KiB) || !fill(close_file.get(), 128 * KiB) ||
-            !fill(gone.get(), 64 * KiB))
-            return 2;
-        if (::fsetxattr(close_file.get(), "user.spoolfs.lifetime", "close", 5, 0) != 0) return 3;
-        if (::unlink((t / "gone").c_str()) != 0) return 4;
-        named = Fd();
-        // A user sees its own line only.
-        ::getxattr(t.path.c_str(), "user.spoolfs.stats.by_user", sync->own_list,
-                   sizeof sync->own_list - 1);
-        const std::string others = "user.spoolfs.stats.user." + std::to_string(kUserB);
-        char value[256];
-        if (::getxattr(t.path.c_str(), others.c_str(), value, sizeof value) >= 0 ||
-            errno != EACCES)
-            sync->failed = 5;
-        sync->ready = 1;
-        for (int i = 0; i < 3000 && !sync->done; ++i) ::usleep(10000);
-        return sync->done ? 0 : 6;
-    }, &t);
+    Child a(
+        kUserA,
+        [&] {
+            const std::string piece(kPiece, 'a');
+            const auto fill = [&](int fd, size_t bytes) {
+                for (size_t at = 0; at < bytes; at += kPiece)
+                    if (::write(fd, piece.data(), kPiece) != static_cast<ssize_t>(kPiece))
+                        return false;
+                return true;
+            };
+            Fd named(::open((t / "named").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+            Fd close_file(::open((t / "close").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+            Fd gone(::open((t / "gone").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+            if (!named || !close_file || !gone) return 1;
+            if (!fill(named.get(), 256 * KiB) || !fill(close_file.get(), 128 * KiB) ||
+                !fill(gone.get(), 64 * KiB))
+                return 2;
+            if (::fsetxattr(close_file.get(), "user.spoolfs.lifetime", "close", 5, 0) != 0)
+                return 3;
+            if (::unlink((t / "gone").c_str()) != 0) return 4;
+            named = Fd();
+            // A user sees its own line only.
+            ::getxattr(t.path.c_str(), "user.spoolfs.stats.by_user", sync->own_list,
+                       sizeof sync->own_list - 1);
+            const std::string others = "user.spoolfs.stats.user." + std::to_string(kUserB);
+            char value[256];
+            if (::getxattr(t.path.c_str(), others.c_str(), value, sizeof value) >= 0 ||
+                errno != EACCES)
+                sync->failed = 5;
+            sync->ready = 1;
+            for (int i = 0; i < 3000 && !sync->done; ++i) ::usleep(10000);
+            return sync->done ? 0 : 6;
+        },
+        &t);
     REQUIRE(eventually([&] { return sync->ready == 1; }, 20s));
     CHECK(sync->failed == 0);
     CHECK(std::string(sync->own_list) == std::to_string(kUserA));
@@ -336,16 +344,16 @@ TEST_CASE("the per-user report matches what each user holds, unlinked-but-open i
     CHECK(field(usage_of(t, kUserB), "named_bytes") == static_cast<long long>(32 * KiB));
 
     // The command prints the same, root seeing every user.
-    const ProcessResult json = run_process(
-        {std::getenv("SPOOLFS"), "--stats", "--by-user", "--json", t.path}, 10s);
+    const ProcessResult json =
+        run_process({std::getenv("SPOOLFS"), "--stats", "--by-user", "--json", t.path}, 10s);
     INFO(json.describe() << json.out);
     CHECK(json.exited_with(0));
     CHECK(json.out.find("{\"uid\": " + std::to_string(kUserA) + ", \"bytes\": " +
                         std::to_string(448 * KiB) + ", \"files\": 3,") != std::string::npos);
-    CHECK(json.out.find("{\"uid\": " + std::to_string(kUserB) + ", \"bytes\": " +
-                        std::to_string(32 * KiB) + ",") != std::string::npos);
-    const ProcessResult prom = run_process(
-        {std::getenv("SPOOLFS"), "--stats", "--by-user", "--prometheus", t.path}, 10s);
+    CHECK(json.out.find("{\"uid\": " + std::to_string(kUserB) +
+                        ", \"bytes\": " + std::to_string(32 * KiB) + ",") != std::string::npos);
+    const ProcessResult prom =
+        run_process({std::getenv("SPOOLFS"), "--stats", "--by-user", "--prometheus", t.path}, 10s);
     CHECK(prom.out.find("spoolfs_user_bytes{mountpoint=\"" + t.path + "\",uid=\"" +
                         std::to_string(kUserA) + "\",holding=\"unlinked\"} 65536") !=
           std::string::npos);
@@ -368,15 +376,14 @@ TEST_CASE("the per-user report matches what each user holds, unlinked-but-open i
     CHECK(field(after, "unlinked_files") == 0);
 }
 
-TEST_CASE("limits change at run time: spoolfs --set-limit by root, refused to a user",
-          "[quota]") {
+TEST_CASE("limits change at run time: spoolfs --set-limit by root, refused to a user", "[quota]") {
     Mount m("allow_other,mode=1777,lifetime=mount,usrquota,usrquota_block_hardlimit=1M");
     const Target t = target_of(m);
     const std::string exe = std::getenv("SPOOLFS");
     REQUIRE(write_as(t, kUserA, "a", 2 * MiB).bytes == static_cast<long long>(MiB));
 
-    const ProcessResult raise = run_process({exe, "--set-limit", t.path, "user",
-                                             std::to_string(kUserA), "block=2M", "inodes=10"}, 10s);
+    const ProcessResult raise = run_process(
+        {exe, "--set-limit", t.path, "user", std::to_string(kUserA), "block=2M", "inodes=10"}, 10s);
     INFO(raise.describe());
     REQUIRE(raise.exited_with(0));
     CHECK(write_as(t, kUserA, "a", 2 * MiB).bytes == static_cast<long long>(MiB));
@@ -389,16 +396,16 @@ TEST_CASE("limits change at run time: spoolfs --set-limit by root, refused to a 
     CHECK(write_as(t, kUserB, "b", MiB).bytes == static_cast<long long>(256 * KiB));
     CHECK(errname(write_as(t, kUserA, "a", kPiece).error) == "EDQUOT");  // own limit: full
     char value[64] = {};
-    REQUIRE(::getxattr(t.path.c_str(), "user.spoolfs.quota.user.default", value,
-                       sizeof value - 1) > 0);
+    REQUIRE(::getxattr(t.path.c_str(), "user.spoolfs.quota.user.default", value, sizeof value - 1) >
+            0);
     CHECK(std::string(value) == "block=262144 inodes=0");
 
     // A user cannot raise its own limit.
     const std::string as_a = std::to_string(kUserA);
-    const ProcessResult user = run_process(
-        {"setpriv", "--reuid", as_a, "--regid", as_a, "--clear-groups", exe, "--set-limit",
-         t.path, "user", as_a, "block=100M"},
-        10s);
+    const ProcessResult user =
+        run_process({"setpriv", "--reuid", as_a, "--regid", as_a, "--clear-groups", exe,
+                     "--set-limit", t.path, "user", as_a, "block=100M"},
+                    10s);
     CHECK(user.exited_with(1));
     CHECK(user.err.find("needs CAP_SYS_ADMIN") != std::string::npos);
     CHECK(field(usage_of(t, kUserA), "block_limit") == static_cast<long long>(2 * MiB));
@@ -420,8 +427,7 @@ TEST_CASE("limits change at run time: spoolfs --set-limit by root, refused to a 
     }
 }
 
-TEST_CASE("grpquota: a group's limit holds its members' files; chgrp moves the charge",
-          "[quota]") {
+TEST_CASE("grpquota: a group's limit holds its members' files; chgrp moves the charge", "[quota]") {
     Mount m("allow_other,mode=1777,lifetime=mount,grpquota,grpquota_block_hardlimit=1M");
     const Target t = target_of(m);
     // Each user runs with its own uid as its only group (hostile::Child).
