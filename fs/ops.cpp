@@ -160,6 +160,7 @@ void make(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_
         return;
     }
     InodePtr inode;
+    fs.quota.prepare_create(caller_of(req).uid, caller_of(req).gid);
     int err = fs.tree.create(parent, name, mode, rdev, caller_of(req), target, inode);
     if (err) {
         fs.storage.release_metadata(charge);
@@ -247,6 +248,7 @@ void sp_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
                fuse_file_info* fi) {
     Filesystem& fs = fs_of(req);
     InodePtr inode;
+    fs.quota.prepare_create(caller_of(req).uid, caller_of(req).gid);
     int err = fs.tree.create(parent, name, S_IFREG | (mode & 07777), 0, caller_of(req), {}, inode);
     if (err) {
         fuse_reply_err(req, err);

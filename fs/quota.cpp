@@ -113,6 +113,15 @@ int Quota::add_checked(IdUsage* user, IdUsage* group, std::uint64_t bytes, std::
     }
 }
 
+void Quota::prepare_create(uid_t uid, gid_t gid) {
+    const auto full = [](const IdUsage& usage) {
+        const std::uint64_t limit = usage.inode_limit.load(std::memory_order_relaxed);
+        return limit > 0 && usage.inodes.load(std::memory_order_relaxed) >= limit;
+    };
+    if ((config_.users && full(entry(false, uid))) || (config_.groups && full(entry(true, gid))))
+        caller_exempt();
+}
+
 int Quota::admit(QuotaAccount& account, uid_t uid, gid_t gid, Holding holding, bool checked) {
     IdUsage* user = &entry(false, uid);
     IdUsage* group = config_.groups ? &entry(true, gid) : nullptr;

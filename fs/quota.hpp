@@ -104,6 +104,10 @@ class Quota {
         RequestScope& operator=(const RequestScope&) = delete;
     };
 
+    // Before the namespace lock is taken for a create by uid/gid: if either is at its inode
+    // limit, whether the caller is exempt is read from /proc now, so that admit() need not
+    // read it under the lock.
+    void prepare_create(uid_t uid, gid_t gid);
     // A new inode owned by uid/gid: one inode charged, EDQUOT past an inode limit.
     // `checked` false charges without a check (what only privileged callers can make).
     int admit(QuotaAccount& account, uid_t uid, gid_t gid, Holding holding, bool checked = true);

@@ -220,7 +220,8 @@ int Tree::create(Ino parent, std::string_view name, mode_t mode, dev_t rdev, con
     inode->lifetime = dir->lifetime;
     inode->expire = dir->expire;
     if (inode->is_dir()) inode->nlink = 2;  // its entry in the parent, and its "."
-    // Lock-free; /proc is read under the lock only past a limit (Quota::RequestScope).
+    // Lock-free; whether the caller passes a full limit was read before the lock
+    // (Quota::prepare_create), except for a setgid directory's group.
     if (config_.quota) {
         const Holding holding = inode->is_dir() ? Holding::named : Holding::unlinked;
         if (int err = config_.quota->admit(inode->quota, inode->uid, inode->gid, holding)) {
