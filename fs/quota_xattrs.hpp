@@ -7,7 +7,9 @@
 //   Setting needs CAP_SYS_ADMIN (EPERM otherwise) and the mount's usrquota or grpquota
 //   (ESRCH otherwise, as quotactl(2)); `spoolfs --set-limit` does it.
 // - user.spoolfs.stats.by_user: the uids holding something, space-separated; a caller
-//   without CAP_SYS_ADMIN gets its own uid only.
+//   without CAP_SYS_ADMIN gets its own uid only. An xattr value ends at 64 KiB
+//   (XATTR_SIZE_MAX): past some 9000 uids the list cannot be read (E2BIG), while each
+//   uid's line still can.
 // - user.spoolfs.stats.user.UID: "named_bytes=.. named_files=.. close_bytes=..
 //   close_files=.. unlinked_bytes=.. unlinked_files=.. block_limit=.. inode_limit=..";
 //   EACCES for another user's uid without CAP_SYS_ADMIN.
