@@ -100,6 +100,14 @@ int set_attributes(Filesystem& fs, Inode& inode, const struct stat& attr, int to
         if (!changes && to_set == FUSE_SET_ATTR_SIZE) return 0;
         if (changes) inode.mtime = t;
     }
+    // chown/chgrp moves the inode's charge, as dquot_transfer() does: EDQUOT changes
+    // nothing. (The kernel never sends a size with an owner: chown(2) is one SETATTR,
+    // truncate(2) another.)
+    if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+        const uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr.st_uid : inode.uid;
+        const gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr.st_gid : inode.gid;
+        if (int err = fs.quota.transfer(inode.quota, uid, gid)) return err;
+    }
     // A chown drops the privileges of the file (with FUSE_HANDLE_KILLPRIV_V2 the
     // kernel leaves that to us), unless the same call sets the mode.
     if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) && !(to_set & FUSE_SET_ATTR_MODE))

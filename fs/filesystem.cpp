@@ -37,7 +37,13 @@ void OpenHandles::remove(Handle& handle) {
 }
 
 Filesystem::Filesystem(const Options& options, tempfile::FileDescriptor spill_dir)
-    : tree(Tree::Config{
+    : quota(Quota::Config{
+          .users = options.usrquota,
+          .groups = options.grpquota,
+          .user_default = {options.usrquota_block_hardlimit, options.usrquota_inode_hardlimit},
+          .group_default = {options.grpquota_block_hardlimit, options.grpquota_inode_hardlimit},
+      }),
+      tree(Tree::Config{
           .root_mode = options.root_mode,
           .uid = options.uid,
           .gid = options.gid,
@@ -48,8 +54,10 @@ Filesystem::Filesystem(const Options& options, tempfile::FileDescriptor spill_di
                   if (inode.is_reg()) storage.drop(inode);
                   release_xattrs(*this, inode);
                   storage.release_metadata(std::exchange(inode.symlink_bytes, 0));
+                  quota.release(inode.quota);
               },
           .expire = options.expire,
+          .quota = &quota,
       }),
       storage(Storage::Config{
           .size_limit = options.size,
@@ -60,6 +68,7 @@ Filesystem::Filesystem(const Options& options, tempfile::FileDescriptor spill_di
           // spool= asks for every large file on disk, which a file the kernel writes in
           // RAM could not honour.
           .ram_store = options.passthrough && !options.size && !options.spool,
+          .quota = &quota,
       }),
       pressure(storage, options.pressure, options.ram),
       // size= needs every write seen by the daemon.

@@ -17,6 +17,7 @@
 #include "options.hpp"
 #include "passthrough.hpp"
 #include "pressure.hpp"
+#include "quota.hpp"
 #include "read_turn.hpp"
 #include "storage.hpp"
 #include "tree.hpp"
@@ -49,6 +50,7 @@ class Filesystem {
   public:
     Filesystem(const Options& options, tempfile::FileDescriptor spill_dir);
 
+    Quota quota;  // before the tree and the storage, which charge it
     Tree tree;
     Storage storage;
     PressureMonitor pressure;  // after the storage, which it shrinks

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "options.hpp"
+#include "quota.hpp"
 #include "read_turn.hpp"
 #include "tempfile/spool.hpp"
 
@@ -96,6 +97,9 @@ struct Inode : std::enable_shared_from_this<Inode> {
     std::int32_t backing_id = 0;  // while the kernel serves all handles directly; 0: plain
     timespec backing_mtime{}, backing_atime{};  // the spill file's, as last seen
     bool cached_pages_stale = false;            // the kernel's page cache may predate direct writes
+
+    // Who the inode's usage is charged to (quota.hpp): guarded by its own mutex.
+    QuotaAccount quota;
 
     // --- Atomics, read without the mutex by the Storage to choose what rolls over.
     std::atomic<std::uint64_t> resident = 0;  // = charged_ram

@@ -170,11 +170,15 @@ void make(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_
         return;
     }
     InodePtr inode;
+    fs.quota.prepare_create(caller_of(req).uid, caller_of(req).gid);
     int err = fs.tree.create(parent, name, mode, rdev, caller_of(req), target, inode);
-    if (err)
+    if (err) {
         fs.storage.release_metadata(charge);
-    else
+    } else {
         inode->symlink_bytes = charge;  // given back with the inode (filesystem.cpp)
+        // Unchecked: at most a page per inode, which the inode limit bounds.
+        fs.quota.charge(inode->quota, charge, false);
+    }
     reply_entry(req, fs, err, inode);
 }
 
@@ -253,6 +257,7 @@ void sp_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
                fuse_file_info* fi) {
     Filesystem& fs = fs_of(req);
     InodePtr inode;
+    fs.quota.prepare_create(caller_of(req).uid, caller_of(req).gid);
     int err = fs.tree.create(parent, name, S_IFREG | (mode & 07777), 0, caller_of(req), {}, inode);
     if (err) {
         fuse_reply_err(req, err);
@@ -476,7 +481,7 @@ void sp_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) 
     Filesystem& fs = fs_of(req);
     InodePtr inode = fs.tree.find(ino);
     std::string value;
-    int err = inode ? get_xattr(fs, *inode, name, value) : ENOENT;
+    int err = inode ? get_xattr(fs, *inode, name, value, requester_of(req)) : ENOENT;
     if (err)
         fuse_reply_err(req, err);
     else if (size == 0)
@@ -567,6 +572,7 @@ template <typename... Args, void (*Op)(fuse_req_t, Args...)>
 struct Guarded<Op> {
     static void call(fuse_req_t req, Args... args) noexcept {
         try {
+            const Quota::RequestScope scope(requester_of(req));
             Op(req, args...);
         } catch (const std::bad_alloc&) {
             fuse_reply_err(req, ENOMEM);

@@ -203,6 +203,52 @@ std::optional<bool> switch_option(Collected& c, std::string_view name, std::stri
     return std::nullopt;
 }
 
+// usrquota, grpquota and their *_hardlimit= (quota.hpp), with tmpfs's values: a size as
+// size= or a count as nr_inodes=, never 0, at most 2^63-1 (SHMEM_QUOTA_MAX_*_LIMIT).
+// Returns whether `name` was one of them.
+bool take_quota_option(Collected& c, std::string_view arg, std::string_view name,
+                       std::string_view value) {
+    Options& o = c.options;
+    if (arg == "usrquota" || arg == "grpquota") {
+        (arg == "usrquota" ? o.usrquota : o.grpquota) = true;
+        return true;
+    }
+    const std::pair<std::string_view, std::uint64_t*> limits[] = {
+        {"usrquota_block_hardlimit", &o.usrquota_block_hardlimit},
+        {"usrquota_inode_hardlimit", &o.usrquota_inode_hardlimit},
+        {"grpquota_block_hardlimit", &o.grpquota_block_hardlimit},
+        {"grpquota_inode_hardlimit", &o.grpquota_inode_hardlimit},
+    };
+    for (const auto& [option, field] : limits) {
+        if (name != option) continue;
+        const bool bytes = option.find("block") != std::string_view::npos;
+        const auto n = bytes ? parse_size(std::string(value)) : parse_count(std::string(value));
+        if (!n || *n == 0 || *n > static_cast<std::uint64_t>(INT64_MAX)) {
+            c.fail(std::string(arg) + ": not " +
+                   (bytes ? "a size (" + std::string(kSizeSyntax) + ")"
+                          : std::string("a count (K/M/G/T suffix allowed)")) +
+                   " from 1 to 2^63-1");
+        } else {
+            *field = *n;
+        }
+        return true;
+    }
+    return false;
+}
+
+// A hard limit without its quota would enforce nothing (tmpfs ignores it silently).
+void check_quota_options(Collected& c) {
+    const Options& o = c.options;
+    if (!o.usrquota && o.usrquota_block_hardlimit)
+        c.fail("usrquota_block_hardlimit= needs usrquota (-o usrquota,usrquota_block_hardlimit=...)");
+    if (!o.usrquota && o.usrquota_inode_hardlimit)
+        c.fail("usrquota_inode_hardlimit= needs usrquota (-o usrquota,usrquota_inode_hardlimit=...)");
+    if (!o.grpquota && o.grpquota_block_hardlimit)
+        c.fail("grpquota_block_hardlimit= needs grpquota (-o grpquota,grpquota_block_hardlimit=...)");
+    if (!o.grpquota && o.grpquota_inode_hardlimit)
+        c.fail("grpquota_inode_hardlimit= needs grpquota (-o grpquota,grpquota_inode_hardlimit=...)");
+}
+
 // One -o option (or one unrecognised command-line flag).
 void take_option(Collected& c, std::string_view arg) {
     if (arg.empty()) return;  // "-o rw,,noexec" or "-o ''": nothing asked for
@@ -217,13 +263,16 @@ void take_option(Collected& c, std::string_view arg) {
                                     "spool"sv,       "spill_dir"sv,   "lifetime"sv,
                                     "passthrough"sv, "max_threads"sv, "max_idle_threads"sv,
                                     "busy_poll"sv,   "idle_poll"sv,   "expire"sv,
-                                    "pressure"sv};
+                                    "pressure"sv,
+                                    "usrquota_block_hardlimit"sv, "usrquota_inode_hardlimit"sv,
+                                    "grpquota_block_hardlimit"sv, "grpquota_inode_hardlimit"sv};
     const bool ours = std::find(kValued.begin(), kValued.end(), name) != kValued.end();
     if (ours && !has_value) {
         c.fail("option " + quote(name) + " needs a value (" + std::string(name) + "=...)");
         return;
     }
 
+    if (take_quota_option(c, arg, name, value)) return;
     if (name == "size") {
         c.size_text = value;
         if (auto bytes = size_option(c, name, value)) {
@@ -322,6 +371,8 @@ void take_option(Collected& c, std::string_view arg) {
         o.single_thread = true;
     } else if (arg == "--stats") {
         o.show_stats = true;
+    } else if (arg == "--by-user") {
+        o.by_user = true;
     } else if (arg == "--json" || arg == "--prometheus") {
         c.stats_format_given = arg;
         o.stats_format = arg == "--json" ? Options::StatsFormat::json
@@ -409,6 +460,9 @@ void validate(Collected& c) {
     o.allow_other = c.allow_other;
     if (!c.stats_format_given.empty() && !o.show_stats)
         return c.fail(c.stats_format_given + " goes with --stats");
+    if (o.by_user && !o.show_stats) return c.fail("--by-user goes with --stats");
+    check_quota_options(c);
+    if (!c.error.empty()) return;
     if (c.positionals.empty())
         return c.fail("no mount point given (usage: spoolfs [options] [SOURCE] MOUNTPOINT)");
     const std::size_t most = o.show_stats ? 1 : 2;
@@ -505,6 +559,10 @@ std::optional<std::uint64_t> parse_size(const std::string& text) {
     return parse_scaled(view);
 }
 
+std::optional<std::uint64_t> parse_count(const std::string& text) {
+    return parse_scaled(text);
+}
+
 std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
     if (text.ends_with('\0')) text.remove_suffix(1);
     if (text == "off") return std::chrono::seconds(0);
@@ -574,7 +632,9 @@ ParseResult parse_options(int argc, char** argv) {
 void print_help(std::FILE* out) {
     const double half_ram_gib = static_cast<double>(physical_ram() / 2) / (1u << 30);
     std::fprintf(out, R"(usage: spoolfs [options] [SOURCE] MOUNTPOINT
-       spoolfs --stats [--json | --prometheus] MOUNTPOINT
+       spoolfs --stats [--by-user] [--json | --prometheus] MOUNTPOINT
+       spoolfs --set-limit MOUNTPOINT user|group ID|default
+                           [block=SIZE] [inodes=N]
 
 A FUSE file system with Python's tempfile semantics. By default (lifetime=close)
 a file vanishes when its last handle closes, like a tempfile.TemporaryFile.
@@ -591,6 +651,12 @@ General options:
     --json                 with --stats: as one JSON object
     --prometheus           with --stats: in Prometheus's text format (for
                            node_exporter's textfile collector)
+    --by-user              with --stats: per user, bytes and files held named,
+                           lifetime=close and unlinked but open, and the limits
+                           (root sees every user, others their own line)
+    --set-limit            change a user's or group's hard limits (or the
+                           default) on a mounted spoolfs; 0 removes a limit;
+                           needs CAP_SYS_ADMIN and usrquota or grpquota
     -o OPT[,OPT...]        mount options, below
 
 spoolfs options (tmpfs's names where tmpfs has the knob):
@@ -638,6 +704,19 @@ spoolfs options (tmpfs's names where tmpfs has the knob):
                            files move to disk, cold and large first, and the
                            freed memory goes back; it grows back when the
                            pressure ends (default: on)
+    -o usrquota            per-user hard limits, as tmpfs's: past one, EDQUOT;
+                           callers with CAP_SYS_RESOURCE pass (default: off)
+    -o grpquota            the same per group (default: off)
+    -o usrquota_block_hardlimit=SIZE
+                           each user's limit on file data (in RAM or spilled)
+                           and xattrs; root's files excepted; needs usrquota;
+                           their files are never served by passthrough
+                           (default: none)
+    -o usrquota_inode_hardlimit=N
+                           each user's limit on inodes; needs usrquota
+                           (default: none)
+    -o grpquota_block_hardlimit=SIZE, grpquota_inode_hardlimit=N
+                           the same per group; need grpquota (default: none)
     -o max_threads=N       most request threads (default: libfuse's, 10)
     -o max_idle_threads=N  most idle request threads (default: libfuse's)
     -o clone_fd            one /dev/fuse descriptor per thread (default: off)

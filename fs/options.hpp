@@ -42,6 +42,13 @@ struct Options {
     bool idle_poll = true;  // idle_poll=on|off: idle CPUs poll while requests stream
     std::chrono::seconds expire{0};  // expire=: remove what is unused this long; 0: never
     bool pressure = true;  // pressure=on|off: the RAM budget gives way under memory pressure
+    // usrquota, grpquota and their default hard limits (quota.hpp); 0: none.
+    bool usrquota = false;
+    bool grpquota = false;
+    std::uint64_t usrquota_block_hardlimit = 0;
+    std::uint64_t usrquota_inode_hardlimit = 0;
+    std::uint64_t grpquota_block_hardlimit = 0;
+    std::uint64_t grpquota_inode_hardlimit = 0;
 
     bool foreground = false;     // -f (also set by -d)
     bool debug = false;          // -d, -o debug
@@ -58,6 +65,7 @@ struct Options {
     bool show_stats = false;
     enum class StatsFormat { table, json, prometheus };
     StatsFormat stats_format = StatsFormat::table;  // --json, --prometheus (with --stats)
+    bool by_user = false;                           // --by-user (with --stats)
 
     bool allow_other = false;  // -o allow_other (passed on to libfuse)
 
@@ -86,6 +94,10 @@ ParseResult parse_options(int argc, char** argv);
 // "512M", "2G", "4096", "25%" (of physical RAM) -> bytes; nullopt if malformed or if it
 // does not fit in 64 bits. Suffixes K, M, G, T (or k, m, g, t) are powers of 1024.
 std::optional<std::uint64_t> parse_size(const std::string& text);
+
+// "1000", "64K", "2M": a count with an optional K/M/G/T suffix (powers of 1024), as
+// nr_inodes= takes it; nullopt if malformed or past 64 bits.
+std::optional<std::uint64_t> parse_count(const std::string& text);
 
 // "30s", "10m", "12h", "10d" or a number of seconds -> seconds; "0" and "off" -> 0 (never).
 // nullopt if malformed or longer than max_expire. A trailing NUL is allowed (setfattr).

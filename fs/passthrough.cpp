@@ -92,6 +92,8 @@ std::int32_t begin_handle(Filesystem& fs, Inode& inode, bool writing, const Requ
         return inode.backing_id;
     }
     if (inode.handles > 1 || !fs.passthrough.available() || has_privileges(inode)) return 0;
+    // A byte limit on its owner or group: the daemon must see every write to hold it.
+    if (fs.quota.limits_bytes(inode.quota)) return 0;
     if (inode.data.packed()) {
         // The kernel needs a file of its own: a writer gets one (the little data a packed
         // file holds is copied); a reader reads the pack through the daemon.

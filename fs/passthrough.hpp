@@ -20,7 +20,8 @@
 //   when a file has no open handle, and holds until its last handle is released.
 // - Not served so: files with a set-id bit or a security.capability xattr (their removal
 //   on write is the daemon's job under FUSE_HANDLE_KILLPRIV_V2), and every file when
-//   `size=` is set, since the daemon must see each write to enforce it.
+//   `size=` is set, since the daemon must see each write to enforce it; for the same
+//   reason, files whose owner or group has a byte limit (quota.hpp).
 //
 // Locking: open_backing/close_backing are thread-safe; the per-file functions are
 // called with the inode's mutex held.

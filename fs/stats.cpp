@@ -125,4 +125,8 @@ int print_stats(const std::filesystem::path& mountpoint, Options::StatsFormat fo
     return 0;
 }
 
+std::string escaped_literal(std::string_view text) {
+    return string_literal(text);
+}
+
 }  // namespace spoolfs

@@ -34,6 +34,9 @@ const std::vector<StatInfo>& stat_infos();
 // One statistic of a mount; nullopt for an unknown name.
 std::optional<std::uint64_t> stat_value(Filesystem& fs, std::string_view name);
 
+// `text` as a JSON string or a Prometheus label value, quotes included.
+std::string escaped_literal(std::string_view text);
+
 // Reads the xattrs of a mounted spoolfs and prints them in `format`; returns the exit
 // status (1, with a message on stderr, when MOUNTPOINT is no spoolfs mount).
 int print_stats(const std::filesystem::path& mountpoint, Options::StatsFormat format);

@@ -93,6 +93,20 @@ void Storage::unreserve(std::uint64_t bytes) {
     used_.fetch_sub(bytes, std::memory_order_relaxed);
 }
 
+int Storage::reserve_for(Inode& inode, std::uint64_t bytes) {
+    if (config_.quota) {
+        if (int err = config_.quota->reserve(inode.quota, bytes)) return err;
+    }
+    if (reserve(bytes)) return 0;
+    if (config_.quota) config_.quota->unreserve(inode.quota, bytes);
+    return ENOSPC;
+}
+
+void Storage::unreserve_for(Inode& inode, std::uint64_t bytes) {
+    unreserve(bytes);
+    if (config_.quota) config_.quota->unreserve(inode.quota, bytes);
+}
+
 bool Storage::reserve_ram(std::uint64_t bytes) {
     std::uint64_t ram = ram_.load(std::memory_order_relaxed);
     do {
@@ -135,6 +149,7 @@ void Storage::settle(Inode& inode) {
     std::uint64_t stored = inode.in_store ? total : 0;
     // Unsigned differences wrap to subtractions.
     used_.fetch_add(total - inode.charged, std::memory_order_relaxed);
+    if (config_.quota) config_.quota->settle(inode.quota, inode.charged, total);
     stored_.fetch_add(stored - inode.charged_store, std::memory_order_relaxed);
     // A file in the store may move to disk exactly while it holds some of it.
     if ((stored > 0) != (inode.charged_store > 0)) {
@@ -481,27 +496,28 @@ int Storage::write(Inode& inode, std::span<const std::byte> data, std::uint64_t 
     // and leave exactness to the page-by-page path near the limit.
     std::uint64_t need =
         inode.data.fd() >= 0 ? data.size() : cost(inode, offset, data.size());
-    if (reserve(need)) {
+    int refused = reserve_for(inode, need);
+    if (!refused) {
         int err = allocating(inode, need, [&] { done = inode.data.pwrite(data, offset); });
         // A file of its own on ext4 ends at 16 TiB; the pack holds any offset (tmpfs does).
         if (err == EFBIG && repack(inode) == 0)
             err = allocating(inode, need, [&] { done = inode.data.pwrite(data, offset); });
-        unreserve(need);
+        unreserve_for(inode, need);
         return err;
     }
-    // Near the size= limit: write what fits, page by page, as tmpfs does.
+    // Near the size= limit or a quota: write what fits, page by page, as tmpfs does.
     constexpr std::uint64_t page = 4096;
     while (done < data.size()) {
         std::uint64_t at = offset + done;
         std::size_t n = std::min<std::uint64_t>(data.size() - done, page - at % page);
         need = cost(inode, at, n);
-        if (!reserve(need)) break;
+        if ((refused = reserve_for(inode, need))) break;
         int err = allocating(inode, need, [&] { inode.data.pwrite(data.subspan(done, n), at); });
-        unreserve(need);
+        unreserve_for(inode, need);
         if (err) return done ? 0 : err;
         done += n;
     }
-    return done ? 0 : ENOSPC;
+    return done ? 0 : refused;
 }
 
 int Storage::truncate(Inode& inode, std::uint64_t size) {
@@ -547,7 +563,7 @@ int Storage::fallocate(Inode& inode, int mode, std::uint64_t offset, std::uint64
         if (!inode.in_store && need > heap_budget_.load(std::memory_order_relaxed) &&
             need > spill_free())
             return ENOSPC;
-        if (!reserve(need)) return ENOSPC;
+        if (int refused = reserve_for(inode, need)) return refused;
         // The pack allocates slot by slot (a system call and a map node per 64 KiB): a
         // large allocation goes to a file of its own first, where it is one fallocate.
         if (inode.data.packed() && length > pack_limit)
@@ -556,7 +572,7 @@ int Storage::fallocate(Inode& inode, int mode, std::uint64_t offset, std::uint64
         err = allocating(inode, need, allocate);
         // A file of its own on ext4 ends at 16 TiB; the pack holds any offset (tmpfs does).
         if (err == EFBIG && repack(inode) == 0) err = allocating(inode, need, allocate);
-        unreserve(need);
+        unreserve_for(inode, need);
         return err;
     }
     settle(inode);

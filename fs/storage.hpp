@@ -43,6 +43,7 @@
 #include <unordered_set>
 
 #include "inode.hpp"
+#include "quota.hpp"
 #include "tempfile/fd.hpp"
 #include "tempfile/pack.hpp"
 
@@ -63,6 +64,9 @@ class Storage {
         // their data. The kernel holds them within its size, the heap within the rest.
         // Made at the first file that asks for it, if this is true.
         bool ram_store = false;
+        // Per-user and per-group usage and limits (quota.hpp), charged to each file's owner
+        // and group as its footprint changes; nullptr: none.
+        Quota* quota = nullptr;
     };
 
     explicit Storage(Config config);
@@ -177,6 +181,9 @@ class Storage {
     void settle(Inode& inode);
     bool reserve(std::uint64_t bytes);
     void unreserve(std::uint64_t bytes);
+    // reserve() for `inode`: its owner's and group's quota first; ENOSPC or EDQUOT.
+    int reserve_for(Inode& inode, std::uint64_t bytes);
+    void unreserve_for(Inode& inode, std::uint64_t bytes);
     bool reserve_ram(std::uint64_t bytes);
     // Makes `bytes` of RAM available to `self` (whose mutex the caller holds), rolling
     // other files (or `self`) over; `reserved` says whether RAM was reserved (else

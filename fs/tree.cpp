@@ -53,6 +53,7 @@ Tree::Tree(Config config) : config_(std::move(config)) {
     root->expire = config_.expire;
     root->dir.parent = FUSE_ROOT_ID;
     root->atime = root->mtime = root->ctime = now();
+    if (config_.quota) config_.quota->admit(root->quota, root->uid, root->gid, Holding::named, false);
     inodes_.emplace(FUSE_ROOT_ID, std::move(root));
 }
 
@@ -126,6 +127,7 @@ void Tree::add_entry(Inode& dir, std::string_view name, Inode& child) {
         child.names.emplace(dir.ino, std::string(name));
         const nlink_t links = ++child.nlink;
         if (links == 1 && child.is_reg()) ++named_[static_cast<int>(child.lifetime)];
+        if (links == 1) note_holding(child);
         if (links >= 2) ++extra_links_;
     }
 }
@@ -141,8 +143,17 @@ void Tree::remove_entry(Inode& dir, std::string_view name, Inode& child) {
         erase_name(child, dir.ino, name);
         const nlink_t links = --child.nlink;
         if (links == 0 && child.is_reg()) --named_[static_cast<int>(child.lifetime)];
+        if (links == 0) note_holding(child);
         if (links >= 1) --extra_links_;
     }
+}
+
+void Tree::note_holding(Inode& inode) {
+    if (!config_.quota) return;
+    const Holding holding = inode.nlink == 0 ? Holding::unlinked
+                            : inode.is_reg() && inode.lifetime == Lifetime::close ? Holding::close
+                                                                                 : Holding::named;
+    config_.quota->set_holding(inode.quota, holding);
 }
 
 void Tree::update_lingering(Inode& inode) {
@@ -209,6 +220,16 @@ int Tree::create(Ino parent, std::string_view name, mode_t mode, dev_t rdev, con
     inode->lifetime = dir->lifetime;
     inode->expire = dir->expire;
     if (inode->is_dir()) inode->nlink = 2;  // its entry in the parent, and its "."
+    // Lock-free; whether the caller passes a full limit was read before the lock
+    // (Quota::prepare_create), except for a setgid directory's group.
+    if (config_.quota) {
+        const Holding holding = inode->is_dir() ? Holding::named : Holding::unlinked;
+        if (int err = config_.quota->admit(inode->quota, inode->uid, inode->gid, holding)) {
+            if (inode->is_reg()) --regular_;
+            inodes_.erase(inode->ino);
+            return err;
+        }
+    }
     inode->lookups = 1;
     if (!anonymous) {
         add_entry(*dir, name, *inode);
@@ -264,7 +285,10 @@ int Tree::remove(Ino parent, std::string_view name, bool directory) {
     if (child.is_dir() != directory) return directory ? ENOTDIR : EISDIR;
     if (directory && !child.dir.by_name.empty()) return ENOTEMPTY;
     remove_entry(*dir, name, child);
-    if (directory) child.nlink = 0;
+    if (directory) {
+        child.nlink = 0;
+        note_holding(child);
+    }
     touch_dir(*dir, deferred.ctime);
     touch_later(child, deferred);
     maybe_free(child, deferred);
@@ -328,7 +352,10 @@ int Tree::rename(Ino parent, std::string_view name, Ino new_parent, std::string_
             if (!source.is_dir() && target->is_dir()) return EISDIR;
             if (target->is_dir() && !target->dir.by_name.empty()) return ENOTEMPTY;
             remove_entry(*to_dir, new_name, *target);
-            if (target->is_dir()) target->nlink = 0;
+            if (target->is_dir()) {
+                target->nlink = 0;
+                note_holding(*target);
+            }
             touch_later(*target, deferred);
         }
         remove_entry(*from_dir, name, source);
@@ -338,6 +365,9 @@ int Tree::rename(Ino parent, std::string_view name, Ino new_parent, std::string_
             auto mark = new_inode(S_IFCHR);  // mode 0, device 0/0: WHITEOUT_MODE, WHITEOUT_DEV
             mark->uid = caller.uid;
             mark->gid = caller.gid;
+            // RENAME_WHITEOUT needs CAP_MKNOD: charged without a check.
+            if (config_.quota)
+                config_.quota->admit(mark->quota, mark->uid, mark->gid, Holding::unlinked, false);
             add_entry(*from_dir, name, *mark);
         }
     }
@@ -413,6 +443,7 @@ int Tree::set_lifetime(Inode& inode, Lifetime lifetime) {
         ++named_[static_cast<int>(lifetime)];
     }
     inode.lifetime = lifetime;
+    note_holding(inode);
     return 0;
 }
 
@@ -490,6 +521,7 @@ Tree::ExpiryBatch Tree::expire_batch(std::size_t& cursor, const timespec& t, std
                 if (parent && it != parent->dir.by_name.end() && it->second.ino == inode.ino) {
                     remove_entry(*parent, inode.dir.name, inode);
                     inode.nlink = 0;
+                    note_holding(inode);
                     touch_dir(*parent, deferred.ctime);
                     batch.removed.push_back({parent->ino, inode.ino, inode.dir.name});
                     ++names;

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "inode.hpp"
+#include "quota.hpp"
 
 namespace spoolfs {
 
@@ -58,6 +59,7 @@ class Tree {
         std::optional<std::uint64_t> max_inodes;  // nullopt: no limit
         std::function<void(Inode&)> on_free;      // called as an inode is dropped
         std::chrono::seconds expire{0};           // the root's expiry (expire=), inherited
+        Quota* quota = nullptr;  // charged an inode per new inode, told how each is held
     };
 
     explicit Tree(Config config);
@@ -177,6 +179,8 @@ class Tree {
     int remove(Ino parent, std::string_view name, bool directory);
     bool is_ancestor(Ino ancestor, Ino ino) const;
     bool expired_locked(Inode& inode, const timespec& now) const;
+    // Tells the quota how `inode` is held now (named, lifetime=close, unlinked).
+    void note_holding(Inode& inode);
 
     Config config_;
     mutable std::shared_mutex mutex_;

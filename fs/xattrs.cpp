@@ -10,6 +10,7 @@
 
 #include "clock.hpp"
 #include "credentials.hpp"
+#include "quota_xattrs.hpp"
 #include "stats.hpp"
 
 namespace spoolfs {
@@ -79,6 +80,21 @@ bool is_statistic(std::string_view name) {
     return name.starts_with(stats_xattr_prefix);
 }
 
+// Bytes outside file data: the owner's quota, then size= and ram=; nothing on failure.
+int charge(Filesystem& fs, Inode& inode, std::uint64_t bytes) {
+    if (int err = fs.quota.charge(inode.quota, bytes)) return err;
+    if (int err = fs.storage.charge_metadata(bytes)) {
+        fs.quota.uncharge(inode.quota, bytes);
+        return err;
+    }
+    return 0;
+}
+
+void release(Filesystem& fs, Inode& inode, std::uint64_t bytes) {
+    fs.storage.release_metadata(bytes);
+    fs.quota.uncharge(inode.quota, bytes);
+}
+
 }  // namespace
 
 int set_xattr(Filesystem& fs, Inode& inode, std::string_view name, std::string_view value,
@@ -93,6 +109,7 @@ int set_xattr(Filesystem& fs, Inode& inode, std::string_view name, std::string_v
         if (!expire) return EINVAL;
         return change_expire(fs, inode, *expire, requester);
     }
+    if (is_quota_xattr(name)) return set_quota_xattr(fs, inode, name, value, requester);
     if (is_statistic(name)) return EPERM;
     if (int err = check_name(name)) return err;
     if (value.size() > xattr_size_max) return E2BIG;
@@ -103,11 +120,11 @@ int set_xattr(Filesystem& fs, Inode& inode, std::string_view name, std::string_v
     if (it == inode.xattrs.end()) {
         if (inode.xattr_names + name.size() + 1 > xattr_list_max) return ENOSPC;
         std::uint64_t cost = cost_of(name, value);
-        if (int err = fs.storage.charge_metadata(cost)) return err;
+        if (int err = charge(fs, inode, cost)) return err;
         try {
             inode.xattrs.emplace(std::string(name), std::string(value));
         } catch (...) {
-            fs.storage.release_metadata(cost);
+            release(fs, inode, cost);
             throw;
         }
         inode.xattr_names += name.size() + 1;
@@ -115,16 +132,16 @@ int set_xattr(Filesystem& fs, Inode& inode, std::string_view name, std::string_v
     } else {
         std::size_t old_size = it->second.size();
         if (value.size() > old_size) {
-            if (int err = fs.storage.charge_metadata(value.size() - old_size)) return err;
+            if (int err = charge(fs, inode, value.size() - old_size)) return err;
             try {
                 it->second.assign(value);
             } catch (...) {
-                fs.storage.release_metadata(value.size() - old_size);
+                release(fs, inode, value.size() - old_size);
                 throw;
             }
         } else {
             it->second.assign(value);
-            fs.storage.release_metadata(old_size - value.size());
+            release(fs, inode, old_size - value.size());
         }
         inode.xattr_bytes = inode.xattr_bytes - old_size + value.size();
     }
@@ -132,7 +149,9 @@ int set_xattr(Filesystem& fs, Inode& inode, std::string_view name, std::string_v
     return 0;
 }
 
-int get_xattr(Filesystem& fs, Inode& inode, std::string_view name, std::string& value) {
+int get_xattr(Filesystem& fs, Inode& inode, std::string_view name, std::string& value,
+              const Requester& requester) {
+    if (is_quota_xattr(name)) return get_quota_xattr(fs, inode, name, requester, value);
     if (inode.ino == FUSE_ROOT_ID && is_statistic(name)) {
         auto stat = stat_value(fs, name.substr(stats_xattr_prefix.size()));
         if (!stat) return ENODATA;
@@ -160,7 +179,7 @@ int get_xattr(Filesystem& fs, Inode& inode, std::string_view name, std::string& 
 int remove_xattr(Filesystem& fs, Inode& inode, std::string_view name, const Requester& requester) {
     if (name == lifetime_xattr) return change_lifetime(fs, inode, fs.default_lifetime, requester);
     if (name == expire_xattr) return change_expire(fs, inode, fs.default_expire, requester);
-    if (is_statistic(name)) return EPERM;
+    if (is_statistic(name) || is_quota_xattr(name)) return EPERM;
     if (int err = check_name(name)) return err;
     std::lock_guard lock(inode.mutex);
     if (!erase_xattr_locked(fs, inode, name)) return ENODATA;
@@ -193,12 +212,12 @@ bool erase_xattr_locked(Filesystem& fs, Inode& inode, std::string_view name) {
     inode.xattr_names -= it->first.size() + 1;
     inode.xattr_bytes -= cost;
     inode.xattrs.erase(it);
-    fs.storage.release_metadata(cost);
+    release(fs, inode, cost);
     return true;
 }
 
 void release_xattrs(Filesystem& fs, Inode& inode) {
-    fs.storage.release_metadata(inode.xattr_bytes);
+    release(fs, inode, inode.xattr_bytes);
     inode.xattr_bytes = 0;
     inode.xattr_names = 0;
     inode.xattrs.clear();

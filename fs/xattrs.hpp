@@ -16,6 +16,7 @@
 // - trusted.* names are listed only to callers with CAP_SYS_ADMIN (the kernel guards
 //   their values itself).
 // - user.spoolfs.stats.* are the mount's statistics, computed on the root: never stored.
+// - user.spoolfs.quota.* (limits) and the per-user usage: quota_xattrs.hpp.
 #pragma once
 
 #include <string>
@@ -31,7 +32,8 @@ inline constexpr std::string_view expire_xattr = "user.spoolfs.expire";
 
 int set_xattr(Filesystem& fs, Inode& inode, std::string_view name, std::string_view value,
               int flags, const Requester& requester);
-int get_xattr(Filesystem& fs, Inode& inode, std::string_view name, std::string& value);
+int get_xattr(Filesystem& fs, Inode& inode, std::string_view name, std::string& value,
+              const Requester& requester);
 int remove_xattr(Filesystem& fs, Inode& inode, std::string_view name, const Requester& requester);
 
 // The names, each followed by a NUL, as listxattr(2) returns them to `requester`.

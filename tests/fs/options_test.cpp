@@ -735,3 +735,73 @@ TEST_CASE("--help shows expire=") {
     CHECK(r.out.find("-o expire=DURATION") != std::string::npos);
     CHECK(r.out.find("user.spoolfs.expire") != std::string::npos);
 }
+
+TEST_CASE("usrquota, grpquota and their hard limits, as tmpfs names them") {
+    TempDir tmp;
+    const Options off = parse_ok({tmp.path()});
+    CHECK_FALSE(off.usrquota);
+    CHECK_FALSE(off.grpquota);
+    CHECK(off.usrquota_block_hardlimit == 0);
+    const Options o = parse_ok({"-o",
+                                "usrquota,grpquota,usrquota_block_hardlimit=1M,"
+                                "usrquota_inode_hardlimit=2K,grpquota_block_hardlimit=3G,"
+                                "grpquota_inode_hardlimit=100",
+                                tmp.path()});
+    CHECK(o.usrquota);
+    CHECK(o.grpquota);
+    CHECK(o.usrquota_block_hardlimit == 1u << 20);
+    CHECK(o.usrquota_inode_hardlimit == 2048);
+    CHECK(o.grpquota_block_hardlimit == 3ull << 30);
+    CHECK(o.grpquota_inode_hardlimit == 100);
+    for (const char* name : {"usrquota", "grpquota", "usrquota_block_hardlimit"}) {
+        INFO(name);
+        CHECK_FALSE(has_fuse_opt_named(o, name));
+    }
+}
+
+TEST_CASE("quota options: bad values exit 2 naming the option") {
+    TempDir tmp;
+    const std::string mnt = tmp.path();
+    // As tmpfs: 0 is no limit value, and a limit past 2^63-1 is too large.
+    for (const char* bad : {"usrquota_block_hardlimit=0", "usrquota_block_hardlimit=1Q",
+                            "usrquota_block_hardlimit=9223372036854775808",
+                            "usrquota_inode_hardlimit=0", "usrquota_inode_hardlimit=10%",
+                            "usrquota_inode_hardlimit=x"}) {
+        INFO(bad);
+        check_usage_error({"-o", std::string("usrquota,") + bad, mnt}, bad);
+    }
+    for (const char* bad : {"grpquota_block_hardlimit=-1", "grpquota_inode_hardlimit=1.5K"}) {
+        INFO(bad);
+        check_usage_error({"-o", std::string("grpquota,") + bad, mnt}, bad);
+    }
+    check_usage_error({"-o", "usrquota,usrquota_block_hardlimit", mnt},
+                      "option 'usrquota_block_hardlimit' needs a value");
+    // A limit without its quota would enforce nothing.
+    check_usage_error({"-o", "usrquota_block_hardlimit=1M", mnt},
+                      "usrquota_block_hardlimit= needs usrquota");
+    check_usage_error({"-o", "grpquota,usrquota_inode_hardlimit=5", mnt},
+                      "usrquota_inode_hardlimit= needs usrquota");
+    check_usage_error({"-o", "usrquota,grpquota_block_hardlimit=1M", mnt},
+                      "grpquota_block_hardlimit= needs grpquota");
+    check_usage_error({"-o", "grpquota_inode_hardlimit=5", mnt},
+                      "grpquota_inode_hardlimit= needs grpquota");
+}
+
+TEST_CASE("--by-user goes with --stats") {
+    TempDir tmp;
+    const Options o = parse_ok({"--stats", "--by-user", "--json", tmp.path()});
+    CHECK(o.show_stats);
+    CHECK(o.by_user);
+    CHECK(o.stats_format == Options::StatsFormat::json);
+    check_usage_error({"--by-user", tmp.path()}, "--by-user goes with --stats");
+}
+
+TEST_CASE("--help shows the quota options and --set-limit") {
+    Run r = run({"--help"});
+    for (const char* text : {"-o usrquota", "-o grpquota", "usrquota_block_hardlimit=SIZE",
+                             "usrquota_inode_hardlimit=N", "grpquota_block_hardlimit=SIZE",
+                             "grpquota_inode_hardlimit=N", "--by-user", "--set-limit"}) {
+        INFO(text);
+        CHECK(r.out.find(text) != std::string::npos);
+    }
+}

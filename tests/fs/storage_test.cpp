@@ -899,3 +899,46 @@ TEST_CASE("under memory pressure the RAM store keeps only files a handle holds",
     CHECK_FALSE(late.in_store);
     open.backing_id = 0;
 }
+
+TEST_CASE("quota: a write past the owner's limit is short, then EDQUOT; nothing is lost",
+          "[storage][quota]") {
+    TempDir spill;
+    spoolfs::Quota::Config limits;
+    limits.users = true;
+    limits.user_default = {MiB, 0};
+    spoolfs::Quota quota(limits);
+    Storage::Config config;
+    config.ram_budget = 64 * MiB;
+    config.spill_dir = spill.open();
+    config.quota = &quota;
+    Storage storage(std::move(config));
+    Inode file{2, S_IFREG | 0644};
+    REQUIRE(quota.admit(file.quota, 1000, 1000, spoolfs::Holding::named) == 0);
+    const auto bytes = [](const std::string& s) { return std::as_bytes(std::span(s)); };
+    const std::string data = pattern(MiB - chunk, 'q'), more = pattern(2 * chunk, 'r');
+    {
+        std::lock_guard lock(file.mutex);
+        std::size_t done = 0;
+        REQUIRE(storage.write(file, bytes(data), 0, done) == 0);
+        REQUIRE(done == data.size());
+        // As size=: what fits is written, the call is short, the next one EDQUOT.
+        CHECK(storage.write(file, bytes(more), data.size(), done) == 0);
+        CHECK(done == chunk);
+        CHECK(storage.write(file, bytes(more), MiB, done) == EDQUOT);
+        CHECK(done == 0);
+        CHECK(storage.fallocate(file, 0, MiB, chunk) == EDQUOT);
+        CHECK(quota.user(1000)->bytes[0] == MiB);
+        // On disk the limit holds the same.
+        REQUIRE(storage.rollover(file) == 0);
+        CHECK(storage.write(file, bytes(more), MiB, done) == EDQUOT);
+        std::string back(MiB, '\0');
+        REQUIRE(storage.read(file, std::as_writable_bytes(std::span(back)), 0, done) == 0);
+        CHECK(back == data + more.substr(0, chunk));
+        // Cut back, the room is there again.
+        REQUIRE(storage.truncate(file, MiB - chunk) == 0);
+        CHECK(storage.write(file, bytes(more), MiB - chunk, done) == 0);
+        CHECK(done == chunk);
+    }
+    storage.drop(file);
+    CHECK(quota.user(1000)->bytes[0] == 0);
+}
