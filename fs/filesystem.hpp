@@ -13,6 +13,7 @@
 #include "options.hpp"
 #include "passthrough.hpp"
 #include "read_turn.hpp"
+#include "ring_io.hpp"
 #include "storage.hpp"
 #include "tree.hpp"
 
@@ -35,7 +36,8 @@ class Filesystem {
     ReadTurn read_turn;
     static constexpr std::uint64_t no_request = 0;
     std::atomic<std::uint64_t> init_to_patch = no_request;
-    std::atomic<bool> init_killpriv = false, init_passthrough = false;
+    std::atomic<bool> init_killpriv = false, init_passthrough = false, init_ring = false;
+    Ring ring;  // FUSE over io_uring, when the kernel offers it (ring_io.hpp)
 
     // The kernel may open directories without asking (FUSE_NO_OPENDIR_SUPPORT).
     std::atomic<bool> opendir_unneeded = false;

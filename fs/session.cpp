@@ -10,6 +10,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <string>
 
 #include "device_io.hpp"
 #include "filesystem.hpp"
@@ -65,6 +66,10 @@ int serve(Options& options) {
         return 1;
     }
     Filesystem fs(options, std::move(spill_dir));
+    if (std::string why_not = fs.ring.check(); !why_not.empty()) {
+        std::fprintf(stderr, "spoolfs: uring=on: %s\n", why_not.c_str());
+        return 1;
+    }
 
     fuse_opt_add_arg(&options.fuse.args, "-odefault_permissions");
     std::unique_ptr<fuse_session, SessionDeleter> se(
@@ -78,6 +83,7 @@ int serve(Options& options) {
     fuse_session_custom_io(se.get(), &device_io(), fuse_session_fd(se.get()));
     fs.passthrough.set_device(fuse_session_fd(se.get()));
     fs.read_turn.watch(se.get());
+    fs.ring.watch(fs, se.get(), fuse_session_fd(se.get()));
     std::fprintf(stderr, "spoolfs: mounted on %s (%s)\n", options.mountpoint.c_str(),
                  lifetime_in_words(options.lifetime));
     std::fflush(stderr);
@@ -99,6 +105,7 @@ int serve(Options& options) {
     fs.expiry.stop();
     fs.notifier.stop();
     fuse_session_unmount(se.get());
+    fs.ring.stop();  // the unmount ended its requests
     fuse_remove_signal_handlers(se.get());
     return status < 0 ? 1 : 0;
 }

@@ -68,6 +68,9 @@ const std::vector<StatInfo>& stat_infos() {
         {"passthrough", "1 if the kernel serves files directly (kernel passthrough)."},
         {"files_passthrough", "Files the kernel serves directly now."},
         {"files_expired", "Files, symlinks and directories expiry removed since the mount."},
+        {"ring", "1 if FUSE over io_uring serves the requests, 0 if /dev/fuse does."},
+        {"ring_queues", "io_uring queues serving requests (one per possible CPU)."},
+        {"ring_requests", "Requests served over io_uring since the mount."},
     };
     return infos;
 }
@@ -79,6 +82,9 @@ std::optional<std::uint64_t> stat_value(Filesystem& fs, std::string_view name) {
     }
     if (name == "passthrough") return fs.passthrough.available() ? 1 : 0;
     if (name == "files_passthrough") return fs.passthrough.active();
+    if (name == "ring") return fs.ring.serving() ? 1 : 0;
+    if (name == "ring_queues") return fs.ring.queue_count();
+    if (name == "ring_requests") return fs.ring.requests();
     Tree::Census census = fs.tree.census();
     // A file freed a moment ago may still be counted on disk: never below zero.
     std::uint64_t on_disk = std::min(fs.storage.files_on_disk(), census.files);

@@ -1,6 +1,7 @@
 // Statistics of a mount: RAM in use, bytes spilled, files in RAM and spilled, files per
 // lifetime, whether the kernel serves files directly (passthrough.hpp) and how many now,
-// and how many inodes expired (expiry.hpp).
+// how many inodes expired (expiry.hpp), and whether FUSE over io_uring serves the mount
+// (ring_io.hpp: its queues and the requests they served).
 // Served as the xattrs user.spoolfs.stats.<name> of the mount root (computed, never
 // stored), and printed by `spoolfs --stats MOUNTPOINT` as a table, as JSON (--json) or in
 // Prometheus's text exposition format (--prometheus, for node_exporter's textfile

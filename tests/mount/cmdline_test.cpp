@@ -175,7 +175,8 @@ TEST_CASE("--stats --json and --stats --prometheus print every statistic") {
     const std::vector<std::string> names = {"ram_bytes",   "spilled_bytes", "files_in_ram",
                                             "files_spilled", "files_close", "files_mount",
                                             "passthrough", "files_passthrough",
-                                            "files_expired"};
+                                            "files_expired", "ring", "ring_queues",
+                                            "ring_requests"};
     const auto json = run_process({exe, "--stats", "--json", m.path()}, 10s);
     INFO(json.out << json.describe());
     CHECK(json.exited_with(0));
