@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <string>
@@ -102,6 +103,18 @@ std::string read_line(const char* path) {
 
 }  // namespace
 
+std::vector<int> open_sockets() {
+    std::vector<int> sockets;
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", error)) {
+        std::error_code ignored;
+        const std::string target = std::filesystem::read_symlink(entry.path(), ignored).string();
+        if (target.starts_with("socket:"))
+            sockets.push_back(std::atoi(entry.path().filename().c_str()));
+    }
+    return sockets;
+}
+
 unsigned possible_cpus() {
     const unsigned n = count_cpu_list(read_line("/sys/devices/system/cpu/possible"));
     return n ? n : static_cast<unsigned>(std::max(1L, ::sysconf(_SC_NPROCESSORS_CONF)));
@@ -178,6 +191,9 @@ struct RingQueue {
             uring_made = true;
             if (closing) return false;
         }
+        if (!ring.held_.empty())  // without them, auto_unmount may miss a SIGKILL
+            io_uring_register_files(&uring, ring.held_.data(),
+                                    static_cast<unsigned>(ring.held_.size()));
         const std::size_t stride = head_room + ring.payload_size_;
         if (!memory.map(stride * ring.depth_)) {
             ring.fail(qid, "mmap", errno);

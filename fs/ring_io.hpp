@@ -67,6 +67,12 @@ class Ring {
     bool wanted() const { return usable_; }
     bool required() const { return mode_ == Options::Uring::on; }
 
+    // fusermount3's auto_unmount socket(s): the daemon's death closes them, and
+    // fusermount3 then unmounts only if the connection is already aborted. Every ring
+    // holds them as registered files, which the kernel puts only after the ring's
+    // requests on /dev/fuse are gone: the abort comes first, also after SIGKILL.
+    void hold_until_freed(std::vector<int> descriptors) { held_ = std::move(descriptors); }
+
     // What the queues serve; set once mounted.
     void watch(Filesystem& fs, fuse_session* session, int device_fd);
     // The INIT reply that accepted the ring was taken by the kernel, with this max_write
@@ -101,9 +107,13 @@ class Ring {
         void operator()(RingQueue* queue) const;
     };
     std::vector<std::unique_ptr<RingQueue, QueueDeleter>> queues_;
+    std::vector<int> held_;
     std::atomic<bool> serving_ = false, failed_ = false;
     std::atomic<std::uint64_t> requests_ = 0;
 };
+
+// The sockets this process has open now.
+std::vector<int> open_sockets();
 
 // The number of possible CPUs (/sys/devices/system/cpu/possible): the kernel's queue count.
 unsigned possible_cpus();

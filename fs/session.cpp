@@ -5,12 +5,14 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "device_io.hpp"
 #include "filesystem.hpp"
@@ -76,6 +78,7 @@ int serve(Options& options) {
         fuse_session_new(&options.fuse.args, &operations(), sizeof(fuse_lowlevel_ops), &fs));
     if (!se) return 1;
     if (fuse_set_signal_handlers(se.get()) != 0) return 1;
+    const std::vector<int> sockets_before = open_sockets();
     if (fuse_session_mount(se.get(), options.mountpoint.c_str()) != 0) {
         fuse_remove_signal_handlers(se.get());
         return 1;
@@ -84,6 +87,11 @@ int serve(Options& options) {
     fs.passthrough.set_device(fuse_session_fd(se.get()));
     fs.read_turn.watch(se.get());
     fs.ring.watch(fs, se.get(), fuse_session_fd(se.get()));
+    std::vector<int> auto_unmount_sockets;
+    for (int fd : open_sockets())
+        if (std::find(sockets_before.begin(), sockets_before.end(), fd) == sockets_before.end())
+            auto_unmount_sockets.push_back(fd);
+    fs.ring.hold_until_freed(std::move(auto_unmount_sockets));
     std::fprintf(stderr, "spoolfs: mounted on %s (%s)\n", options.mountpoint.c_str(),
                  lifetime_in_words(options.lifetime));
     std::fflush(stderr);
