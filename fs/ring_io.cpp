@@ -18,6 +18,7 @@
 #include <fstream>
 #include <mutex>
 #include <string>
+#include <system_error>
 #include <thread>
 
 #include "device_io.hpp"
@@ -145,7 +146,11 @@ struct RingQueue {
         if (closing) return;
         sigset_t old;
         block_signals_for_thread(old);
-        threads.emplace_back([this] { run(); });
+        try {
+            threads.emplace_back([this] { run(); });
+        } catch (const std::system_error&) {
+            // No thread to spare: the queue still serves, only a blocked handler stalls it.
+        }
         pthread_sigmask(SIG_SETMASK, &old, nullptr);
     }
 
@@ -406,16 +411,22 @@ void Ring::start(std::uint32_t max_write, std::uint16_t max_pages) {
     depth_ = static_cast<unsigned>(
         std::clamp<std::size_t>(memory_budget / (queue_count_ * per_entry), min_depth, max_depth));
     serving_ = true;
-    for (unsigned qid = 0; qid < queue_count_; ++qid)
-        queues_.emplace_back(new RingQueue(*this, qid));
-    for (auto& queue : queues_) {
-        std::lock_guard lock(queue->threads_mutex);
-        sigset_t old;
-        block_signals_for_thread(old);
-        RingQueue* q = queue.get();
-        q->threads.emplace_back([q] { q->run_first(); });
-        pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    sigset_t old;
+    block_signals_for_thread(old);
+    try {
+        for (unsigned qid = 0; qid < queue_count_; ++qid)
+            queues_.emplace_back(new RingQueue(*this, qid));
+        for (auto& queue : queues_) {
+            std::lock_guard lock(queue->threads_mutex);
+            RingQueue* q = queue.get();
+            q->threads.emplace_back([q] { q->run_first(); });
+        }
+    } catch (const std::exception&) {
+        // Called from libfuse's writev: nothing may escape. A queue without its thread
+        // registers nothing, so the ring must go.
+        fail(static_cast<unsigned>(queues_.size()), "starting the queues", EAGAIN);
     }
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 void Ring::stop() {
