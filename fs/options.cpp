@@ -634,10 +634,11 @@ spoolfs options (tmpfs's names where tmpfs has the knob):
                            last request); needs busy_poll. Costs every CPU of
                            the host its idle sleep while requests stream: an
                            opt-in for a dedicated machine (default: off)
-    -o uring=auto|on|off   FUSE over io_uring (Linux 6.14+, fuse.enable_uring=Y):
-                           requests served by a thread pinned to the caller's
-                           CPU; auto: when the kernel offers it; on: refuse to
-                           mount without it; off: /dev/fuse only (default: auto)
+    -o uring=auto|on|off   FUSE over io_uring (Linux 6.14+; root sets
+                           fuse.enable_uring=Y): requests served by a thread
+                           pinned to the caller's CPU; auto: when the kernel
+                           offers it; on: refuse to mount without it; off:
+                           /dev/fuse only (default: auto)
     -o expire=DURATION     remove a file or symlink not read, written or changed
                            for DURATION (30s, 10m, 12h, 10d) and not open, and
                            an empty directory as old; never an open file: its

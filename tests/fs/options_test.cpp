@@ -648,7 +648,8 @@ TEST_CASE("--help and -h print every option with its default, exit 0") {
                                    "nodev",         "noexec",       "noatime",
                                    "sync",          "dirsync",      "default_permissions",
                                    "-f ",           "-d, ",         "-s ",
-                                   "-V, --version", "--stats"}) {
+                                   "-V, --version", "--stats",      "uring=auto|on|off",
+                                   "idle_poll=on|off"}) {
             INFO(option);
             CHECK(r.out.find(option) != std::string::npos);
         }
