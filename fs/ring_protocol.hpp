@@ -3,6 +3,7 @@
 #pragma once
 
 #include <linux/fuse.h>
+#include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -46,7 +47,8 @@ inline constexpr std::uint16_t invalid_qid = 0xffff;
 
 // Smallest payload buffer the kernel accepts, given the INIT reply's max_write and max_pages.
 inline std::size_t payload_size(std::uint32_t max_write, std::uint16_t max_pages) {
-    constexpr std::size_t page = 4096, minimum = 8192;
+    const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));  // the kernel's
+    constexpr std::size_t minimum = 8192;
     std::size_t size = std::max<std::size_t>(minimum, max_write);
     return std::max<std::size_t>(size, std::size_t{max_pages} * page);
 }
