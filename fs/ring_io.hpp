@@ -22,6 +22,11 @@
 // start. Hence no SINGLE_ISSUER/DEFER_TASKRUN (measured ~0.4 us better, but one thread
 // per ring).
 //
+// Ordering: a RELEASE is applied before the next request of its queue is taken, but not
+// before requests on other CPUs' queues, nor before a later request of its own queue that
+// lands in an entry whose committing thread is asleep (docs/performance.md): a stat()
+// right after the last close() of a lifetime-close file may still find its name there.
+//
 // Payload memory: queues x depth x (payload + 4 KiB), payload = max(max_write,
 // max_pages x 4 KiB) as negotiated (1 MiB), depth = clamp(16 MiB / (queues x (payload +
 // 4 KiB)), 2, 8): 14 MiB on 2 CPUs, 128.5 MiB on 64. The kernel only writes what a
