@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "arrival_order.hpp"
 #include "expiry.hpp"
 #include "notifier.hpp"
 #include "options.hpp"
@@ -38,6 +39,7 @@ class Filesystem {
     std::atomic<std::uint64_t> init_to_patch = no_request;
     std::atomic<bool> init_killpriv = false, init_passthrough = false, init_ring = false;
     Ring ring;  // FUSE over io_uring, when the kernel offers it (ring_io.hpp)
+    ArrivalOrder arrivals;  // which requests were taken in, over both transports
 
     // The kernel may open directories without asking (FUSE_NO_OPENDIR_SUPPORT).
     std::atomic<bool> opendir_unneeded = false;

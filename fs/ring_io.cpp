@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -37,6 +38,12 @@ constexpr std::size_t head_room = 4096;
 constexpr std::size_t memory_budget = 16u << 20;
 constexpr unsigned min_depth = 2, max_depth = 8;
 constexpr std::uint64_t stop_tag = ~std::uint64_t{0};  // the NOP that ends a queue
+constexpr std::chrono::milliseconds release_wait{20};
+
+// Whether the answer shows names that an earlier RELEASE (of a lifetime-close file) removes.
+bool depends_on_releases(std::uint32_t opcode) {
+    return opcode == FUSE_LOOKUP || opcode == FUSE_READDIR || opcode == FUSE_READDIRPLUS;
+}
 
 struct Mapping {
     void* address = MAP_FAILED;
@@ -339,6 +346,9 @@ struct RingQueue {
         apply_before_dispatch(*ring.fs_, request, in.len);
         if (may_take_long(request, in.len)) {
             step_aside();
+        } else if (depends_on_releases(in.opcode)) {
+            // A RELEASE made earlier on another CPU's queue must be applied first.
+            ring.fs_->arrivals.wait_for_earlier(in.unique, release_wait);
         }
         current = &e;
         fuse_buf buf{};
