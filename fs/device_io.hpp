@@ -6,8 +6,7 @@
 // - Reads are taken one at a time (read_turn.hpp), and a RELEASE is applied to the
 //   namespace before the next request is read: a stat() that follows close() in any
 //   process finds the name of a lifetime-close file already gone, however the worker
-//   threads are scheduled (over /dev/fuse; the ring keeps it per queue only, see
-//   ring_io.hpp). FORGET and BATCH_FORGET too, so a file's data is freed
+//   threads are scheduled (on the ring too: arrival_order.hpp). FORGET and BATCH_FORGET too, so a file's data is freed
 //   before any request that follows its FORGET. The kernel usually queues that FORGET
 //   before unlink(2) returns, not always: in 3 of 15 runs of a write 3 MiB, unlink
 //   loop (-s) it came after the next request; and after 16 forgets in a row the kernel

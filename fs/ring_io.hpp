@@ -22,10 +22,11 @@
 // start. Hence no SINGLE_ISSUER/DEFER_TASKRUN (measured ~0.4 us better, but one thread
 // per ring).
 //
-// Ordering: a RELEASE is applied before the next request of its queue is taken, but not
-// before requests on other CPUs' queues, nor before a later request of its own queue that
-// lands in an entry whose committing thread is asleep (docs/performance.md): a stat()
-// right after the last close() of a lifetime-close file may still find its name there.
+// Ordering: each queue takes its own requests, so a RELEASE made on one CPU may be taken
+// after a LOOKUP made later on another (or in another entry of its own queue, whose
+// committing thread is asleep): a LOOKUP or listing waits until every earlier request
+// has arrived (arrival_order.hpp), so a stat() after the last close() of a
+// lifetime-close file finds its name gone, as over /dev/fuse.
 //
 // Payload memory: queues x depth x (payload + 4 KiB), payload = max(max_write,
 // max_pages x 4 KiB) as negotiated (1 MiB), depth = clamp(16 MiB / (queues x (payload +
