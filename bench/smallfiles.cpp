@@ -7,6 +7,11 @@
 //       Python's tempfile pattern COUNT times: create, write SIZE, read it back, close.
 //       unlink: then unlink (tmpfs). close: set user.spoolfs.lifetime=close on DIR so
 //       that the close removes the file (spoolfs), and check that DIR ends up empty.
+//   smallfiles clients DIR COUNT CLIENTS [--daemon-pid PID]
+//       CLIENTS processes at once, each stat()s COUNT times the name of a file it holds
+//       open. DIR gets user.spoolfs.lifetime=close where it can (spoolfs), whose names
+//       the kernel never caches: every stat asks the daemon. Prints phase=clients and
+//       phase=clients_p99, whose seconds are the 99th percentile of one stat's latency.
 //   smallfiles resident FILE
 //       Prints how many of FILE's pages are in the page cache (as fincore does).
 //   smallfiles evict FILE
@@ -29,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -344,6 +350,86 @@ struct CachedFile {
     size_t pages = 0;
 };
 
+// One client of concurrent_stats(): waits for `go` to close, then times each stat.
+[[noreturn]] void stat_client(const std::string& name, unsigned long count, int go, int out) {
+    int status = 0;
+    try {
+        FileDescriptor file(::open(name.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+        if (!file) fail("open " + name);
+        char byte;
+        if (::read(go, &byte, 1) < 0) fail("read the start signal");
+        std::vector<float> latencies(count);
+        struct stat st {};
+        for (unsigned long i = 0; i < count; ++i) {
+            const double start = monotonic_seconds();
+            if (::stat(name.c_str(), &st) != 0) fail("stat " + name);
+            latencies[i] = static_cast<float>(monotonic_seconds() - start);
+        }
+        write_all(out, reinterpret_cast<const char*>(latencies.data()),
+                  latencies.size() * sizeof(float), "latencies");
+        file.reset();
+        ::unlink(name.c_str());  // tmpfs; spoolfs removed it at the close
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "smallfiles: %s\n", e.what());
+        status = 1;
+    }
+    ::_exit(status);
+}
+
+void concurrent_stats(const std::string& path, unsigned long count, unsigned long clients,
+                      DaemonProbe& probe) {
+    FileDescriptor dir = open_dir(path);
+    static constexpr std::string_view close_value = "close";
+    // tmpfs has no such attribute (or no user xattrs): nothing to set there.
+    (void)::fsetxattr(dir.get(), "user.spoolfs.lifetime", close_value.data(), close_value.size(),
+                      0);
+    int go[2];
+    if (::pipe2(go, O_CLOEXEC) != 0) fail("pipe");
+    FileDescriptor go_read(go[0]), go_write(go[1]);
+    std::vector<pid_t> children;
+    std::vector<FileDescriptor> outputs;
+    for (unsigned long c = 0; c < clients; ++c) {
+        int out[2];
+        if (::pipe2(out, O_CLOEXEC) != 0) fail("pipe");
+        FileDescriptor out_read(out[0]), out_write(out[1]);
+        const pid_t child = ::fork();
+        if (child < 0) fail("fork");
+        if (child == 0) {
+            go_write.reset();
+            stat_client(path + "/client-" + std::to_string(c), count, go_read.get(),
+                        out_write.get());
+        }
+        children.push_back(child);
+        outputs.push_back(std::move(out_read));
+    }
+    ::usleep(100000);  // the clients have opened their files
+    Phase phase(probe, "clients", count * clients);
+    go_write.reset();  // EOF: go
+    std::vector<float> all(count * clients);
+    for (unsigned long c = 0; c < clients; ++c) {
+        auto* at = reinterpret_cast<char*>(all.data() + c * count);
+        size_t left = count * sizeof(float);
+        while (left > 0) {  // a pipe: read(2), not pread(2)
+            const ssize_t n = ::read(outputs[c].get(), at, left);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) throw std::runtime_error("a stat client failed");
+            at += n;
+            left -= static_cast<size_t>(n);
+        }
+    }
+    bool failed = false;
+    for (pid_t child : children) {
+        int status = 0;
+        ::waitpid(child, &status, 0);
+        failed |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+    }
+    if (failed) throw std::runtime_error("a stat client failed");
+    phase.done();
+    std::sort(all.begin(), all.end());
+    std::printf("phase=clients_p99 ops=%lu seconds=%.9f %s\n", count * clients,
+                static_cast<double>(all[all.size() * 99 / 100]), probe.report().c_str());
+}
+
 void resident(const std::string& path) {
     CachedFile file(path);
     std::printf("pages=%zu resident=%s\n", file.pages, file.resident().c_str());
@@ -392,6 +478,7 @@ int usage() {
     std::fputs(
         "usage: smallfiles files DIR COUNT SIZE [--daemon-pid PID]\n"
         "       smallfiles tempfile DIR COUNT SIZE --cleanup=unlink|close [--daemon-pid PID]\n"
+        "       smallfiles clients DIR COUNT CLIENTS [--daemon-pid PID]\n"
         "       smallfiles resident FILE\n"
         "       smallfiles evict FILE\n"
         "       smallfiles time [--daemon-pid PID] -- COMMAND [ARG...]\n",
@@ -439,6 +526,10 @@ int run(int argc, char** argv) {
     size_t size = parse_number(positional[3], "size");
     if (mode == "files") {
         small_files(dir, count, size, probe);
+        return 0;
+    }
+    if (mode == "clients" && count > 0 && size > 0) {
+        concurrent_stats(dir, count, size, probe);
         return 0;
     }
     if (mode == "tempfile" && unlink && size > 0) {

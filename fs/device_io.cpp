@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstring>
+#include <optional>
 #include <exception>
 #include <utility>
 
@@ -15,6 +17,8 @@
 #include "filesystem.hpp"
 #include "passthrough.hpp"
 #include "read_turn.hpp"
+#include "ring_io.hpp"
+#include "ring_protocol.hpp"
 
 namespace spoolfs {
 namespace {
@@ -74,6 +78,10 @@ void apply_in_order(Filesystem& fs, fuse_in_header* header, ssize_t n) {
             if (auto* in = body_of<fuse_init_in>(header, n)) {
                 fs.init_killpriv = in->flags & FUSE_HANDLE_KILLPRIV_V2;
                 fs.init_passthrough = fs.passthrough.wanted() && kernel_offers_passthrough(*in);
+                fs.init_ring = fs.ring.wanted() && ring_protocol::kernel_offers(*in);
+                if (fs.ring.required() && !ring_protocol::kernel_offers(*in))
+                    std::fprintf(stderr, "spoolfs: uring=on: the kernel did not offer FUSE over "
+                                         "io_uring at INIT; serving over /dev/fuse\n");
                 fs.init_to_patch = header->unique;
             }
             break;
@@ -111,9 +119,12 @@ void apply_in_order(Filesystem& fs, fuse_in_header* header, ssize_t n) {
     }
 }
 
-// Whether serving the request may take long (read_turn.hpp): moving much data, or
-// freeing or allocating a file's worth of it. Everything else is served from memory.
-bool may_take_long(const fuse_in_header* header, ssize_t n) {
+}  // namespace
+
+// Moving much data, or freeing or allocating a file's worth of it. Everything else is
+// served from memory.
+bool may_take_long(const fuse_in_header* header, std::size_t size) {
+    const auto n = static_cast<ssize_t>(size);
     constexpr std::uint32_t much_data = 128 * 1024;
     switch (header->opcode) {
         case FUSE_READ: {
@@ -136,34 +147,55 @@ bool may_take_long(const fuse_in_header* header, ssize_t n) {
     }
 }
 
+void apply_before_dispatch(Filesystem& fs, fuse_in_header* header, std::size_t n) {
+    try {
+        apply_in_order(fs, header, static_cast<ssize_t>(n));
+        fs.arrivals.arrived(header->unique);
+    } catch (const std::exception&) {
+        // Out of memory: the request's own handler applies it (release) or fails it.
+    }
+}
+
+namespace {
+
 ssize_t receive(int fd, void* buf, size_t len, void* userdata) {
     Filesystem& fs = *static_cast<Filesystem*>(userdata);
     ssize_t n = fs.read_turn.read(fd, buf, len);
     if (n >= static_cast<ssize_t>(sizeof(fuse_in_header))) {
         auto* header = static_cast<fuse_in_header*>(buf);
-        try {
-            apply_in_order(fs, header, n);
-        } catch (const std::exception&) {
-            // Out of memory: the request's own handler applies it (release) or fails it.
-        }
-        fs.read_turn.read_done(may_take_long(header, n));
+        apply_before_dispatch(fs, header, static_cast<std::size_t>(n));
+        fs.read_turn.read_done(may_take_long(header, static_cast<std::size_t>(n)));
     } else if (n >= 0) {
         fs.read_turn.read_done(true);
     }
     return n;
 }
 
-// Returns whether passthrough was asked for.
-bool patch_init(Filesystem& fs, void* body, std::size_t length) {
-    if (length < sizeof(std::uint32_t) * 4) return false;
+// What the INIT reply asked for, to be started once the kernel has it.
+struct InitAsked {
+    bool passthrough = false;
+    bool ring = false;
+    std::uint32_t max_write = 0;
+    std::uint16_t max_pages = 0;
+};
+
+InitAsked patch_init(Filesystem& fs, void* body, std::size_t length) {
+    InitAsked asked;
+    if (length < sizeof(std::uint32_t) * 4) return asked;
     auto* out = static_cast<fuse_init_out*>(body);
     if (fs.init_killpriv) out->flags |= FUSE_HANDLE_KILLPRIV_V2;
-    return fs.init_passthrough && request_passthrough(body, length);
+    asked.passthrough = fs.init_passthrough && request_passthrough(body, length);
+    if (fs.init_ring && length >= sizeof(fuse_init_out) && ring_protocol::request(body, length)) {
+        asked.ring = true;
+        asked.max_write = out->max_write;
+        asked.max_pages = out->max_pages;
+    }
+    return asked;
 }
 
 ssize_t send(int fd, iovec* iov, int count, void* userdata) {
     Filesystem& fs = *static_cast<Filesystem*>(userdata);
-    bool passthrough_asked = false;
+    InitAsked asked;
     if (count >= 2 && iov[0].iov_len >= sizeof(fuse_out_header)) {
         const auto* header = static_cast<const fuse_out_header*>(iov[0].iov_base);
         iovec& body = iov[count - 1];
@@ -171,13 +203,16 @@ ssize_t send(int fd, iovec* iov, int count, void* userdata) {
             mark_open_reply(body.iov_base, body.iov_len, reply_backing);
         } else if (std::uint64_t init = fs.init_to_patch.load(std::memory_order_relaxed);
                    init != Filesystem::no_request && header->unique == init) {
-            if (header->error == 0) passthrough_asked = patch_init(fs, body.iov_base, body.iov_len);
+            if (header->error == 0) asked = patch_init(fs, body.iov_base, body.iov_len);
             fs.init_to_patch = Filesystem::no_request;
         }
     }
+    if (std::optional<ssize_t> sent = Ring::send_reply(iov, count)) return *sent;
     ssize_t sent = ::writev(fd, iov, count);
-    // The kernel has taken the INIT reply: it now knows whether passthrough is on.
-    if (passthrough_asked && sent >= 0) fs.passthrough.enable();
+    // The kernel has taken the INIT reply: it now knows whether passthrough is on, and
+    // waits for the ring's queues.
+    if (asked.passthrough && sent >= 0) fs.passthrough.enable();
+    if (asked.ring && sent >= 0) fs.ring.start(asked.max_write, asked.max_pages);
     return sent;
 }
 

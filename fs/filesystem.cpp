@@ -76,6 +76,7 @@ Filesystem::Filesystem(const Options& options, tempfile::FileDescriptor spill_di
       default_lifetime(options.lifetime),
       default_expire(options.expire),
       expiry(tree, notifier, options.expire),
-      read_turn(options.busy_poll, options.idle_poll) {}
+      read_turn(options.busy_poll, options.idle_poll),
+      ring(options.uring) {}
 
 }  // namespace spoolfs

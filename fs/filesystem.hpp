@@ -12,6 +12,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "arrival_order.hpp"
 #include "expiry.hpp"
 #include "notifier.hpp"
 #include "options.hpp"
@@ -19,6 +20,7 @@
 #include "pressure.hpp"
 #include "quota.hpp"
 #include "read_turn.hpp"
+#include "ring_io.hpp"
 #include "storage.hpp"
 #include "tree.hpp"
 
@@ -66,7 +68,9 @@ class Filesystem {
     ReadTurn read_turn;
     static constexpr std::uint64_t no_request = 0;
     std::atomic<std::uint64_t> init_to_patch = no_request;
-    std::atomic<bool> init_killpriv = false, init_passthrough = false;
+    std::atomic<bool> init_killpriv = false, init_passthrough = false, init_ring = false;
+    Ring ring;  // FUSE over io_uring, when the kernel offers it (ring_io.hpp)
+    ArrivalOrder arrivals;  // which requests were taken in, over both transports
 
     // The kernel may open directories without asking (FUSE_NO_OPENDIR_SUPPORT).
     std::atomic<bool> opendir_unneeded = false;

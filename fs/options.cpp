@@ -265,7 +265,7 @@ void take_option(Collected& c, std::string_view arg) {
                                     "busy_poll"sv,   "idle_poll"sv,   "expire"sv,
                                     "pressure"sv,
                                     "usrquota_block_hardlimit"sv, "usrquota_inode_hardlimit"sv,
-                                    "grpquota_block_hardlimit"sv, "grpquota_inode_hardlimit"sv};
+                                    "grpquota_block_hardlimit"sv, "grpquota_inode_hardlimit"sv, "uring"sv};
     const bool ours = std::find(kValued.begin(), kValued.end(), name) != kValued.end();
     if (ours && !has_value) {
         c.fail("option " + quote(name) + " needs a value (" + std::string(name) + "=...)");
@@ -342,6 +342,14 @@ void take_option(Collected& c, std::string_view arg) {
         if (auto on = switch_option(c, name, value)) o.idle_poll = *on;
     } else if (name == "pressure") {
         if (auto on = switch_option(c, name, value)) o.pressure = *on;
+    } else if (name == "uring") {
+        if (value == "auto") {
+            o.uring = Options::Uring::automatic;
+        } else if (value == "on" || value == "off") {
+            o.uring = value == "on" ? Options::Uring::on : Options::Uring::off;
+        } else {
+            c.fail("uring=" + std::string(value) + ": must be auto, on or off");
+        }
     } else if (name == "busy_poll") {
         const auto us = parse_number<unsigned>(value);
         if (!us || *us > max_busy_poll_us) {
@@ -691,7 +699,14 @@ spoolfs options (tmpfs's names where tmpfs has the knob):
     -o idle_poll=on|off    on: while requests stream, idle CPUs poll instead of
                            halting, so a reply wakes its caller at once (a CPU
                            latency request, root only; dropped 1 ms after the
-                           last request); needs busy_poll (default: on)
+                           last request); needs busy_poll. Costs every CPU of
+                           the host its idle sleep while requests stream: an
+                           opt-in for a dedicated machine (default: off)
+    -o uring=auto|on|off   FUSE over io_uring (Linux 6.14+; root sets
+                           fuse.enable_uring=Y): requests served by a thread
+                           pinned to the caller's CPU; auto: when the kernel
+                           offers it; on: refuse to mount without it; off:
+                           /dev/fuse only (default: auto)
     -o expire=DURATION     remove a file or symlink not read, written or changed
                            for DURATION (30s, 10m, 12h, 10d) and not open, and
                            an empty directory as old; never an open file: its

@@ -39,7 +39,9 @@ struct Options {
     Lifetime lifetime = Lifetime::close;      // lifetime=
     bool passthrough = true;                  // passthrough=on|off: kernel passthrough if possible
     std::chrono::microseconds busy_poll{50};  // busy_poll=: how long to poll for the next request
-    bool idle_poll = true;  // idle_poll=on|off: idle CPUs poll while requests stream
+    bool idle_poll = false;  // idle_poll=on|off: idle CPUs poll while requests stream
+    enum class Uring { automatic, on, off };
+    Uring uring = Uring::automatic;  // uring=auto|on|off: FUSE over io_uring (ring_io.hpp)
     std::chrono::seconds expire{0};  // expire=: remove what is unused this long; 0: never
     bool pressure = true;  // pressure=on|off: the RAM budget gives way under memory pressure
     // usrquota, grpquota and their default hard limits (quota.hpp); 0: none.

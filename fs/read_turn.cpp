@@ -44,7 +44,7 @@ ReadTurn::~ReadTurn() {
 
 ssize_t ReadTurn::read(int fd, void* buf, std::size_t len) {
     if (!held.owns_lock() || held.mutex() != &mutex_) held = std::unique_lock(mutex_);
-    ssize_t n = busy_poll_.count() > 0 ? wait_and_read(fd, buf, len) : ::read(fd, buf, len);
+    ssize_t n = polls() ? wait_and_read(fd, buf, len) : read_blocking(fd, buf, len);
     // Interrupted: libfuse calls again (or leaves its loop; then the exit releases it).
     if (n < 0 && errno != EINTR) {
         const int error = errno;
@@ -55,7 +55,17 @@ ssize_t ReadTurn::read(int fd, void* buf, std::size_t len) {
 }
 
 void ReadTurn::read_done(bool may_take_long) {
-    if (may_take_long || busy_poll_.count() == 0) step_aside();
+    if (may_take_long || !polls()) step_aside();
+}
+
+// The descriptor may have been made non-blocking while polling was on.
+ssize_t ReadTurn::read_blocking(int fd, void* buf, std::size_t len) {
+    for (;;) {
+        ssize_t n = ::read(fd, buf, len);
+        if (n >= 0 || errno != EAGAIN) return n;
+        pollfd device{.fd = fd, .events = POLLIN, .revents = 0};
+        if (::poll(&device, 1, -1) < 0 && errno == EINTR) return -1;
+    }
 }
 
 ssize_t ReadTurn::wait_and_read(int fd, void* buf, std::size_t len) {
@@ -103,6 +113,14 @@ void ReadTurn::arrived(bool soon) {
 
 void step_aside() {
     if (held.owns_lock()) held.unlock();
+}
+
+void hold_turn(std::mutex& turn) {
+    held = std::unique_lock(turn);
+}
+
+bool holds_turn(const std::mutex& turn) {
+    return held.owns_lock() && held.mutex() == &turn;
 }
 
 }  // namespace spoolfs

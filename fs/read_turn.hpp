@@ -23,6 +23,7 @@
 #include <fuse_lowlevel.h>
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -58,19 +59,28 @@ class ReadTurn {
     // thread reads at once, as libfuse's own loop does.
     void read_done(bool may_take_long);
 
+    // The ring serves the requests (ring_io.hpp): /dev/fuse brings only FORGET, INTERRUPT
+    // and INIT, not worth polling for.
+    void stop_polling() { polls_.store(false, std::memory_order_relaxed); }
+
     // Whether idle CPUs are kept polling now. For tests; only the holder of the turn may ask.
     bool keeps_cpus_polling() const { return idle_poll_.held(); }
 
   private:
     ssize_t wait_and_read(int fd, void* buf, std::size_t len);
+    ssize_t read_blocking(int fd, void* buf, std::size_t len);
     // A request came, within the polling window of the one before (`soon`) or after a sleep.
     void arrived(bool soon);
 
     bool exiting() const { return session_ && fuse_session_exited(session_); }
+    bool polls() const {
+        return busy_poll_.count() > 0 && polls_.load(std::memory_order_relaxed);
+    }
 
     const std::uint64_t id_;  // unique in the process
     std::mutex mutex_;
     const std::chrono::nanoseconds busy_poll_;
+    std::atomic<bool> polls_ = true;
     fuse_session* session_ = nullptr;
     // Only the holder of the turn touches these.
     bool polling_ = true;
@@ -81,6 +91,11 @@ class ReadTurn {
 // Gives up the calling thread's turn, if it holds one. Call before work that may take
 // long or wait for the kernel; harmless anywhere else.
 void step_aside();
+
+// Takes `turn` (a ring queue's, ring_io.hpp) as the calling thread's turn, which
+// step_aside() gives up; and whether the thread still holds it.
+void hold_turn(std::mutex& turn);
+bool holds_turn(const std::mutex& turn);
 
 // A mutex for what request handlers lock: a thread that finds it taken steps aside
 // before it waits (a slow request on the same file may hold it for long), so requests

@@ -5,11 +5,14 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "device_io.hpp"
 #include "filesystem.hpp"
@@ -66,12 +69,17 @@ int serve(Options& options) {
         return 1;
     }
     Filesystem fs(options, std::move(spill_dir));
+    if (std::string why_not = fs.ring.check(); !why_not.empty()) {
+        std::fprintf(stderr, "spoolfs: uring=on: %s\n", why_not.c_str());
+        return 1;
+    }
 
     fuse_opt_add_arg(&options.fuse.args, "-odefault_permissions");
     std::unique_ptr<fuse_session, SessionDeleter> se(
         fuse_session_new(&options.fuse.args, &operations(), sizeof(fuse_lowlevel_ops), &fs));
     if (!se) return 1;
     if (fuse_set_signal_handlers(se.get()) != 0) return 1;
+    const std::vector<int> sockets_before = open_sockets();
     if (fuse_session_mount(se.get(), options.mountpoint.c_str()) != 0) {
         fuse_remove_signal_handlers(se.get());
         return 1;
@@ -79,6 +87,12 @@ int serve(Options& options) {
     fuse_session_custom_io(se.get(), &device_io(), fuse_session_fd(se.get()));
     fs.passthrough.set_device(fuse_session_fd(se.get()));
     fs.read_turn.watch(se.get());
+    fs.ring.watch(fs, se.get(), fuse_session_fd(se.get()));
+    std::vector<int> auto_unmount_sockets;
+    for (int fd : open_sockets())
+        if (std::find(sockets_before.begin(), sockets_before.end(), fd) == sockets_before.end())
+            auto_unmount_sockets.push_back(fd);
+    fs.ring.hold_until_freed(std::move(auto_unmount_sockets));
     std::fprintf(stderr, "spoolfs: mounted on %s (%s)\n", options.mountpoint.c_str(),
                  lifetime_in_words(options.lifetime));
     std::fflush(stderr);
@@ -101,6 +115,7 @@ int serve(Options& options) {
     fs.expiry.stop();
     fs.notifier.stop();
     fuse_session_unmount(se.get());
+    fs.ring.stop();  // the unmount ended its requests
     fuse_remove_signal_handlers(se.get());
     return status < 0 ? 1 : 0;
 }

@@ -72,6 +72,9 @@ const std::vector<StatInfo>& stat_infos() {
         {"pressure_level", "Memory pressure: 0 none, 1 easing, 2 short of memory, 3 stalling."},
         {"pressure_bytes", "Bytes moved from RAM to disk because of memory pressure."},
         {"pressure_files", "Files moved from RAM to disk because of memory pressure."},
+        {"ring", "1 if FUSE over io_uring serves the requests, 0 if /dev/fuse does."},
+        {"ring_queues", "io_uring queues serving requests (one per possible CPU)."},
+        {"ring_requests", "Requests served over io_uring since the mount."},
     };
     return infos;
 }
@@ -87,6 +90,9 @@ std::optional<std::uint64_t> stat_value(Filesystem& fs, std::string_view name) {
     if (name == "pressure_level") return fs.pressure.level();
     if (name == "pressure_bytes") return fs.pressure.moved_bytes();
     if (name == "pressure_files") return fs.pressure.moved_files();
+    if (name == "ring") return fs.ring.serving() ? 1 : 0;
+    if (name == "ring_queues") return fs.ring.queue_count();
+    if (name == "ring_requests") return fs.ring.requests();
     Tree::Census census = fs.tree.census();
     // A file freed a moment ago may still be counted on disk: never below zero.
     std::uint64_t on_disk = std::min(fs.storage.files_on_disk(), census.files);

@@ -1,7 +1,8 @@
 // Statistics of a mount: RAM in use, bytes spilled, files in RAM and spilled, files per
 // lifetime, whether the kernel serves files directly (passthrough.hpp) and how many now,
-// how many inodes expired (expiry.hpp), and the RAM budget in force under memory pressure
-// (pressure.hpp).
+// how many inodes expired (expiry.hpp), the RAM budget in force under memory pressure
+// (pressure.hpp), and whether FUSE over io_uring serves the mount (ring_io.hpp: its
+// queues and the requests they served).
 // Served as the xattrs user.spoolfs.stats.<name> of the mount root (computed, never
 // stored), and printed by `spoolfs --stats MOUNTPOINT` as a table, as JSON (--json) or in
 // Prometheus's text exposition format (--prometheus, for node_exporter's textfile

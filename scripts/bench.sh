@@ -6,14 +6,15 @@
 #   scripts/bench.sh [--quick] [--markdown] [--rounds N] [--timeout SECONDS]
 #                    [--builddir DIR] [--options OPTS]
 #
-# --options adds spoolfs -o options to the main mount (passthrough=off, say).
-# Needs root (it mounts a tmpfs), fio, git, tar, meson, ninja, fusermount3.
+# --options adds spoolfs -o options to the main mount (passthrough=off, uring=off, say).
+# Needs root (it mounts a tmpfs), fio, git, tar, meson, ninja, fusermount3. Sets
+# fuse.enable_uring=Y for the run (the ring transport), restored on exit.
 # Progress goes to stderr, the table to stdout. Everything it creates lives in one
 # fresh temporary directory, removed on exit; both mounts are always unmounted.
 set -euo pipefail
 
 usage() { # exit status
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit "$1"
 }
 
@@ -40,11 +41,12 @@ done
 
 # Sizes: the full run is the issue's; --quick scales everything down to about a minute.
 if [ $quick -eq 1 ]; then
-    seq_mib=256 rand_mib=64 small_files=2000 tempfiles=1000 spill_ram_mib=64
+    seq_mib=256 rand_mib=64 small_files=2000 tempfiles=1000 spill_ram_mib=64 client_stats=5000
     tree_src=/usr/include/linux tree_rounds=1
     : "${rounds:=3}" "${phase_timeout:=60}"
 else
     seq_mib=1024 rand_mib=256 small_files=20000 tempfiles=10000 spill_ram_mib=256
+    client_stats=50000
     tree_src=/usr/include tree_rounds=
     : "${rounds:=3}" "${phase_timeout:=120}"
 fi
@@ -88,6 +90,8 @@ daemon_pid=
 spill_pid=
 fuse_connection=
 job_pid=
+uring_param=/sys/module/fuse/parameters/enable_uring
+saved_uring=
 
 is_mounted() { awk -v m="$1" '$2 == m { found = 1 } END { exit !found }' /proc/self/mounts; }
 
@@ -115,6 +119,7 @@ cleanup() {
         timeout 10 fusermount3 -u "$mnt_spill" 2>/dev/null || timeout 10 fusermount3 -uz "$mnt_spill"
     fi
     [ -n "$spill_pid" ] && kill -KILL "$spill_pid" 2>/dev/null
+    [ -n "$saved_uring" ] && echo "$saved_uring" >"$uring_param"
     if is_mounted "$mnt_tmpfs"; then
         timeout 10 umount "$mnt_tmpfs" || umount -l "$mnt_tmpfs"
     fi
@@ -131,6 +136,12 @@ trap 'exit 143' TERM
 # /proc/self/mounts escapes white space, and is_mounted compares paths verbatim.
 case $work in *[[:space:]]*) die "the temporary directory $work has white space in its path" ;; esac
 mount -t tmpfs -o mode=1777 spoolfs-bench "$mnt_tmpfs" || die "cannot mount a tmpfs"
+# The kernel offers FUSE over io_uring only while fuse.enable_uring is Y, read at mount
+# time (--options uring=off measures /dev/fuse).
+if [ -w "$uring_param" ]; then
+    saved_uring=$(cat "$uring_param")
+    echo Y >"$uring_param"
+fi
 "$spoolfs" -f -o "lifetime=mount,fsname=spoolfs-bench$extra_options" "$mnt_spoolfs" \
     2>"$work/spoolfs.log" &
 daemon_pid=$!
@@ -161,7 +172,7 @@ bounded() {
 }
 
 # Rows of the table, in order: id, unit, label. Units "MiB/s" and "IOPS" are better
-# higher, "s" lower.
+# higher, "s" and "us" lower.
 rows=()
 declare -A row_unit row_label
 row() { rows+=("$1"); row_unit[$1]=$2; row_label[$1]=$3; }
@@ -176,6 +187,7 @@ tree_name=${tree_src#/usr/}
 for p in untar find du grep rm; do row "tree_$p" s "$tree_name tree: $p"; done
 for p in add commit status; do row "git_$p" s "git $p ($tree_name)"; done
 row tempfile s "$tempfiles tempfiles: create, write 64 KiB, read, close"
+row clients_p99 us "2 clients at once: stat of an open file, p99"
 row_label[git_add]="git init + add -A ($tree_name)"
 row_label[tree_grep]="$tree_name tree: grep -r"
 row_label[tree_rm]="$tree_name tree: rm -rf"
@@ -360,6 +372,24 @@ workload_tempfile() {
     return $status
 }
 
+# Two processes stat() at once; the row is the p99 latency of one stat, in microseconds.
+workload_clients() {
+    local side=$1 dir=$2/clients out=$work/out/clients
+    mkdir "$dir"
+    local probe status=0
+    mapfile -t probe < <(probe_args "$side")
+    bounded "$smallfiles" clients "$dir" "$client_stats" 2 "${probe[@]}" >"$out" || status=$?
+    local seconds cpu hwm
+    if [ $status -eq 0 ] && read -r seconds cpu hwm < <(phase_fields clients_p99 "$out"); then
+        record clients_p99 "$side" "$(awk -v s="$seconds" 'BEGIN { printf "%.1f", s * 1e6 }')" \
+            "$cpu" "$hwm"
+    else
+        record clients_p99 "$side" FAIL - 0
+    fi
+    bounded rm -rf "$dir"
+    return $status
+}
+
 # ---- the run ---------------------------------------------------------------------------
 
 export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null HOME=$work/home
@@ -379,7 +409,7 @@ log "work dir $work, spoolfs pid $daemon_pid, commit $commit"
 
 load_before=$(cut -d' ' -f1 /proc/loadavg)
 failures=0
-for workload in seq rand files tree git tempfile; do
+for workload in seq rand files tree git tempfile clients; do
     n=$rounds
     case $workload in tree | git) n=$tree_rounds ;; esac
     for round in $(seq "$n"); do
@@ -479,6 +509,7 @@ format_value() { # value unit
         case $2 in
         s) awk -v v="$1" 'BEGIN { if (v < 1) printf "%.1f ms", v * 1000; else printf "%.2f s", v }' ;;
         IOPS) awk -v v="$1" 'BEGIN { printf "%.0f IOPS", v }' ;;
+        us) awk -v v="$1" 'BEGIN { printf "%.1f us", v }' ;;
         *) awk -v v="$1" -v u="$2" 'BEGIN { printf "%.0f %s", v, u }' ;;
         esac ;;
     esac
@@ -487,7 +518,8 @@ format_value() { # value unit
 ratio() { # tmpfs spoolfs unit
     case "$1 $2" in *FAIL*) printf -- '-'; return ;; esac
     awk -v t="$1" -v s="$2" -v u="$3" 'BEGIN {
-        r = (u == "s") ? (s > 0 ? t / s : 0) : (t > 0 ? s / t : 0); printf "%.2f", r }'
+        r = (u == "s" || u == "us") ? (s > 0 ? t / s : 0) : (t > 0 ? s / t : 0)
+        printf "%.2f", r }'
 }
 
 header=("workload" "tmpfs" "spoolfs" "ratio" "daemon CPU s" "daemon peak RSS MiB")

@@ -17,6 +17,7 @@ done
 packages=(
     g++ meson ninja-build pkg-config   # build
     libfuse3-dev fuse3                 # the FUSE library, fusermount3
+    liburing-dev                       # the ring transport (FUSE over io_uring)
     catch2                             # tests
     attr python3 git strace            # tests: getfattr, O_TMPFILE proof, git workload
     libpython3.11-testsuite            # tests: CPython's own suites against the mount

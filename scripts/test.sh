@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds spoolfs twice (normal, and AddressSanitizer+UndefinedBehaviorSanitizer) and
-# runs the whole test suite in both. Exits non-zero on any failure.
+# runs the whole test suite in both; then, as root, the suites that mount once more over
+# the ring transport (FUSE over io_uring, fs/ring_io.hpp). Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,4 +32,24 @@ for dir in build build-asan; do
         status=1
     fi
 done
+# The kernel offers FUSE over io_uring only while fuse.enable_uring is Y (read at each
+# mount): set for this run, the previous value restored whatever happens.
+uring_param=/sys/module/fuse/parameters/enable_uring
+if [ "$(id -u)" -eq 0 ] && [ -w "$uring_param" ]; then
+    saved_uring=$(cat "$uring_param")
+    trap 'echo "$saved_uring" > "$uring_param"' EXIT
+    trap 'exit 130' INT TERM HUP
+    echo Y > "$uring_param"
+    for dir in build build-asan; do
+        [ -x "$dir/fs/spoolfs" ] || continue
+        echo "== $dir, ring transport (enable_uring=Y)"
+        meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes 2 \
+            --suite mount --suite hostile --suite containers || status=1
+        # The deploy tests that mount; package_test builds packages and mounts nothing new.
+        meson test -C "$dir" --no-rebuild --print-errorlogs \
+            install_mount_test systemd_unit_test || status=1
+    done
+else
+    echo "== ring transport: skipped (needs root and $uring_param, Linux 6.14+)"
+fi
 exit $status

@@ -238,8 +238,9 @@ TEST_CASE("defaults: tmpfs's where tmpfs has the knob") {
     CHECK(o.lifetime == Lifetime::close);
     CHECK(o.passthrough);
     CHECK(o.busy_poll == std::chrono::microseconds(50));
-    CHECK(o.idle_poll);
+    CHECK_FALSE(o.idle_poll);
     CHECK(o.pressure);
+    CHECK(o.uring == Options::Uring::automatic);
     CHECK_FALSE(o.foreground);
     CHECK_FALSE(o.debug);
     CHECK_FALSE(o.single_thread);
@@ -260,8 +261,8 @@ TEST_CASE("every spoolfs option parses") {
     const fs::path spill = tmp.dir("spill");
     const Options o = parse_ok({"-o",
                                 "size=2G,nr_inodes=10k,mode=0755,uid=123,gid=456,ram=1G,"
-                                "spool=1M,lifetime=mount,passthrough=off,busy_poll=0,idle_poll=off,"
-                                "pressure=off",
+                                "spool=1M,lifetime=mount,passthrough=off,busy_poll=0,idle_poll=on,"
+                                "pressure=off,uring=off",
                                 "-o", "spill_dir=" + spill.string(), "-o",
                                 "max_threads=4,max_idle_threads=2,clone_fd", "-f", "-s", mnt});
     CHECK(o.size == 2ull << 30);
@@ -275,8 +276,9 @@ TEST_CASE("every spoolfs option parses") {
     CHECK(o.lifetime == Lifetime::mount);
     CHECK_FALSE(o.passthrough);
     CHECK(o.busy_poll == std::chrono::microseconds(0));
-    CHECK_FALSE(o.idle_poll);
+    CHECK(o.idle_poll);
     CHECK_FALSE(o.pressure);
+    CHECK(o.uring == Options::Uring::off);
     CHECK(o.max_threads == 4u);
     CHECK(o.max_idle_threads == 2u);
     CHECK(o.clone_fd);
@@ -418,6 +420,8 @@ TEST_CASE("bad option values: exit status 2, one line naming the option") {
     check_usage_error({"-o", "busy_poll", mnt}, "option 'busy_poll' needs a value");
     check_usage_error({"-o", "idle_poll=1", mnt}, "idle_poll=1: must be on or off");
     check_usage_error({"-o", "idle_poll", mnt}, "option 'idle_poll' needs a value");
+    check_usage_error({"-o", "uring=yes", mnt}, "uring=yes: must be auto, on or off");
+    check_usage_error({"-o", "uring", mnt}, "option 'uring' needs a value");
     check_usage_error({"-o", "max_idle_threads=x", mnt}, "max_idle_threads=x");
     check_usage_error({"-o", "fsname=", mnt}, "option 'fsname' needs a value");
     check_usage_error({"-o", "max_read=big", mnt}, "max_read=big");
@@ -505,7 +509,8 @@ TEST_CASE("libfuse's options go to fuse.args, spoolfs's do not") {
     for (const auto& opt : libfuse) joined += opt + ",";
     joined +=
         "size=1G,nr_inodes=1000,mode=700,uid=1,gid=2,ram=512M,spool=1M,lifetime=mount,"
-        "busy_poll=10000,idle_poll=on,max_threads=3,clone_fd,default_permissions,spill_dir=" +
+        "busy_poll=10000,idle_poll=on,uring=on,max_threads=3,clone_fd,default_permissions,"
+        "spill_dir=" +
         spill.string();
     const Options o = parse_ok({"-o", joined, mnt});
 
@@ -518,7 +523,8 @@ TEST_CASE("libfuse's options go to fuse.args, spoolfs's do not") {
         CHECK(has_fuse_opt(o, opt));
     }
     for (const char* ours : {"size", "nr_inodes", "mode", "uid", "gid", "ram", "spool", "lifetime",
-                             "busy_poll", "idle_poll", "max_threads", "clone_fd", "spill_dir"}) {
+                             "busy_poll", "idle_poll", "max_threads", "clone_fd", "spill_dir",
+                             "uring"}) {
         INFO(ours);
         CHECK_FALSE(has_fuse_opt_named(o, ours));
     }
@@ -646,7 +652,8 @@ TEST_CASE("--help and -h print every option with its default, exit 0") {
                                    "nodev",         "noexec",       "noatime",
                                    "sync",          "dirsync",      "default_permissions",
                                    "-f ",           "-d, ",         "-s ",
-                                   "-V, --version", "--stats"}) {
+                                   "-V, --version", "--stats",      "uring=auto|on|off",
+                                   "idle_poll=on|off"}) {
             INFO(option);
             CHECK(r.out.find(option) != std::string::npos);
         }

@@ -177,7 +177,8 @@ TEST_CASE("--stats --json and --stats --prometheus print every statistic") {
                                             "passthrough", "files_passthrough",
                                             "files_expired", "ram_budget_bytes",
                                             "pressure_level", "pressure_bytes",
-                                            "pressure_files"};
+                                            "pressure_files", "ring",
+                                            "ring_queues", "ring_requests"};
     const auto json = run_process({exe, "--stats", "--json", m.path()}, 10s);
     INFO(json.out << json.describe());
     CHECK(json.exited_with(0));
