@@ -150,7 +150,9 @@ bool may_take_long(const fuse_in_header* header, std::size_t size) {
 void apply_before_dispatch(Filesystem& fs, fuse_in_header* header, std::size_t n) {
     try {
         apply_in_order(fs, header, static_cast<ssize_t>(n));
-        fs.arrivals.arrived(header->unique);
+        // Only the ring takes requests out of order (arrival_order.hpp); /dev/fuse alone
+        // reads them one at a time, so nothing there waits for an arrival.
+        if (fs.init_ring.load(std::memory_order_relaxed)) fs.arrivals.arrived(header->unique);
     } catch (const std::exception&) {
         // Out of memory: the request's own handler applies it (release) or fails it.
     }

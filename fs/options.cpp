@@ -87,16 +87,6 @@ std::uint64_t physical_ram() {
     return physical_pages() * static_cast<std::uint64_t>(page > 0 ? page : 4096);
 }
 
-// The whole of `text` as a decimal (or, with base 8, octal) number; no sign, no spaces.
-template <typename T>
-std::optional<T> parse_number(std::string_view text, int base = 10) {
-    T value{};
-    const char* end = text.data() + text.size();
-    const auto [ptr, ec] = std::from_chars(text.data(), end, value, base);
-    if (text.empty() || ec != std::errc{} || ptr != end) return std::nullopt;
-    return value;
-}
-
 // busy_poll= beyond this would hold a CPU for nothing: no client is that slow to ask again.
 constexpr unsigned max_busy_poll_us = 10000;
 

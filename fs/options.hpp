@@ -11,6 +11,7 @@
 #include <fuse_opt.h>  // fuse_args alone: no FUSE_USE_VERSION needed by includers
 #include <sys/types.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -18,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <variant>
 
 namespace spoolfs {
@@ -92,6 +94,16 @@ struct Options {
 using ParseResult = std::variant<Options, int>;
 
 ParseResult parse_options(int argc, char** argv);
+
+// The whole of `text` as a decimal (or, with base 8, octal) number; no sign, no spaces.
+template <typename T>
+std::optional<T> parse_number(std::string_view text, int base = 10) {
+    T value{};
+    const char* end = text.data() + text.size();
+    const auto [ptr, ec] = std::from_chars(text.data(), end, value, base);
+    if (text.empty() || ec != std::errc{} || ptr != end) return std::nullopt;
+    return value;
+}
 
 // "512M", "2G", "4096", "25%" (of physical RAM) -> bytes; nullopt if malformed or if it
 // does not fit in 64 bits. Suffixes K, M, G, T (or k, m, g, t) are powers of 1024.

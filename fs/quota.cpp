@@ -129,8 +129,6 @@ int Quota::admit(QuotaAccount& account, uid_t uid, gid_t gid, Holding holding, b
     std::lock_guard lock(account.mutex);
     account.user = user;
     account.group = group;
-    account.uid = uid;
-    account.gid = gid;
     account.holding = holding;
     account.bytes = 0;
     move_held(user, holding, 0, 1, true);
@@ -241,8 +239,6 @@ int Quota::transfer(QuotaAccount& account, uid_t uid, gid_t gid, bool checked) {
     }
     account.user = user;
     account.group = group;
-    account.uid = uid;
-    account.gid = gid;
     return 0;
 }
 
@@ -278,8 +274,13 @@ int Quota::set_limit(bool group, std::optional<std::uint32_t> id,
 }
 
 QuotaLimits Quota::limits(bool group, std::optional<std::uint32_t> id) {
-    if (id) return limits_of(entry(group, *id));
+    // Looked up, never added: anyone may ask about any of 2^32 ids.
     std::shared_lock lock(mutex_);
+    if (id) {
+        const Map& map = group ? groups_ : users_;
+        if (auto it = map.find(*id); it != map.end()) return limits_of(*it->second);
+        if (*id == 0) return {};  // as entry(): the defaults hold every id but root's
+    }
     return group ? config_.group_default : config_.user_default;
 }
 

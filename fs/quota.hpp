@@ -52,6 +52,9 @@ enum class Holding : std::uint8_t {
     unlinked = 2,  // no name, still open or looked up: the space du cannot see
 };
 inline constexpr std::size_t holding_kinds = 3;
+// Their names in the report, by Holding's value.
+inline constexpr std::array<const char*, holding_kinds> holding_names = {"named", "close",
+                                                                         "unlinked"};
 
 // Hard limits of one id; 0: none.
 struct QuotaLimits {
@@ -75,8 +78,6 @@ struct QuotaAccount {
     std::mutex mutex;
     IdUsage* user = nullptr;   // nullptr until admitted
     IdUsage* group = nullptr;  // nullptr without grpquota
-    uid_t uid = 0;
-    gid_t gid = 0;
     Holding holding = Holding::unlinked;
     std::uint64_t bytes = 0;  // settled bytes charged
 };
@@ -91,8 +92,8 @@ class Quota {
     };
     explicit Quota(Config config);
 
-    bool users_enabled() const { return config_.users; }
-    bool groups_enabled() const { return config_.groups; }
+    // Whether any limit is enforced (usrquota or grpquota): else writes need no reservation.
+    bool enforced() const { return config_.users || config_.groups; }
 
     // The request served on this thread while the scope lives: whose capability exempts a
     // charge from the limits. Without one, nobody is exempt.

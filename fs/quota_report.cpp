@@ -123,7 +123,7 @@ void print_prometheus(const std::filesystem::path& mountpoint, const std::vector
                             value_of(line, m.suffix).c_str());
                 continue;
             }
-            for (const char* holding : {"named", "close", "unlinked"})
+            for (const char* holding : holding_names)
                 std::printf("%s{%s,uid=\"%s\",holding=\"%s\"} %s\n", m.name, mount.c_str(),
                             line.uid.c_str(), holding,
                             value_of(line, std::string(holding) + m.suffix).c_str());
@@ -177,8 +177,9 @@ int set_limit_command(int argc, char** argv) {
     const std::string mountpoint = argv[2], kind = argv[3], id = argv[4];
     if (kind != "user" && kind != "group")
         return usage_error("--set-limit: '" + kind + "': must be user or group");
-    if (id != "default" && (id.empty() || id.find_first_not_of("0123456789") != std::string::npos ||
-                            id.size() > 10 || std::stoull(id) >= 0xffffffffull))
+    const auto number = parse_number<std::uint32_t>(id);
+    // (uid_t)-1 names no id (chown's "unchanged").
+    if (id != "default" && (!number || *number == std::uint32_t(-1)))
         return usage_error("--set-limit: '" + id + "': not a numeric " + kind + " id or default");
     std::string value;
     for (int i = 5; i < argc; ++i) value += (value.empty() ? "" : " ") + std::string(argv[i]);

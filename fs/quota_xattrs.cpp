@@ -12,13 +12,6 @@ namespace spoolfs {
 namespace {
 
 // "ID" as a uid or gid; nullopt if it is not a number.
-std::optional<std::uint32_t> parse_id(std::string_view text) {
-    std::uint32_t id = 0;
-    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
-    if (text.empty() || ec != std::errc{} || ptr != text.data() + text.size()) return std::nullopt;
-    return id;
-}
-
 // user.spoolfs.quota.(user|group).(ID|default)
 struct LimitName {
     bool group = false;
@@ -36,7 +29,7 @@ std::optional<LimitName> parse_limit_name(std::string_view name) {
         return std::nullopt;
     }
     if (name == "default") return out;
-    out.id = parse_id(name);
+    out.id = parse_number<std::uint32_t>(name);
     if (!out.id) return std::nullopt;
     return out;
 }
@@ -46,7 +39,7 @@ bool privileged(const Requester& requester) {
 }
 
 std::string usage_line(const Quota::UserUsage& usage) {
-    static constexpr const char* kinds[] = {"named", "close", "unlinked"};
+    const auto& kinds = holding_names;
     std::string line;
     for (std::size_t i = 0; i < holding_kinds; ++i) {
         line += std::string(i ? " " : "") + kinds[i] + "_bytes=" + std::to_string(usage.bytes[i]);
@@ -107,7 +100,7 @@ int get_quota_xattr(Filesystem& fs, Inode& inode, std::string_view name, const R
         }
         return 0;
     }
-    const auto uid = parse_id(name.substr(user_usage_xattr_prefix.size()));
+    const auto uid = parse_number<std::uint32_t>(name.substr(user_usage_xattr_prefix.size()));
     if (!uid) return ENODATA;
     if (*uid != requester.uid && !privileged(requester)) return EACCES;
     const auto usage = fs.quota.user(*uid);

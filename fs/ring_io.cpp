@@ -24,6 +24,7 @@
 
 #include "device_io.hpp"
 #include "filesystem.hpp"
+#include "loop_signals.hpp"
 #include "read_turn.hpp"
 #include "ring_protocol.hpp"
 
@@ -40,9 +41,21 @@ constexpr unsigned min_depth = 2, max_depth = 8;
 constexpr std::uint64_t stop_tag = ~std::uint64_t{0};  // the NOP that ends a queue
 constexpr std::chrono::milliseconds release_wait{20};
 
-// Whether the answer shows names that an earlier RELEASE (of a lifetime-close file) removes.
+// Whether the answer shows what an earlier RELEASE (of a lifetime-close file) changes: its
+// names, or the counts the statistics xattrs and statfs report (a stats read right after
+// close() found files_close still counting the file 1 run in 10 on the ring).
 bool depends_on_releases(std::uint32_t opcode) {
-    return opcode == FUSE_LOOKUP || opcode == FUSE_READDIR || opcode == FUSE_READDIRPLUS;
+    switch (opcode) {
+        case FUSE_LOOKUP:
+        case FUSE_READDIR:
+        case FUSE_READDIRPLUS:
+        case FUSE_GETXATTR:
+        case FUSE_LISTXATTR:
+        case FUSE_STATFS:
+            return true;
+        default:
+            return false;
+    }
 }
 
 struct Mapping {
@@ -74,13 +87,6 @@ struct Entry {
 
 // The ring request the calling thread serves, until its reply is sent.
 thread_local Entry* current = nullptr;
-
-void block_signals_for_thread(sigset_t& old) {
-    sigset_t blocked;
-    sigemptyset(&blocked);
-    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) sigaddset(&blocked, sig);
-    pthread_sigmask(SIG_BLOCK, &blocked, &old);
-}
 
 // "0-3,5,7-8" -> 7
 unsigned count_cpu_list(const std::string& list) {
@@ -151,14 +157,12 @@ struct RingQueue {
     void spawn() {
         std::lock_guard lock(threads_mutex);
         if (closing) return;
-        sigset_t old;
-        block_signals_for_thread(old);
+        const LoopSignalsBlocked blocked;
         try {
             threads.emplace_back([this] { run(); });
         } catch (const std::system_error&) {
             // No thread to spare: the queue still serves, only a blocked handler stalls it.
         }
-        pthread_sigmask(SIG_SETMASK, &old, nullptr);
     }
 
     // The first thread makes the ring and registers the entries, then leads.
@@ -421,11 +425,12 @@ void Ring::start(std::uint32_t max_write, std::uint16_t max_pages) {
     depth_ = static_cast<unsigned>(
         std::clamp<std::size_t>(memory_budget / (queue_count_ * per_entry), min_depth, max_depth));
     serving_ = true;
-    sigset_t old;
-    block_signals_for_thread(old);
+    const LoopSignalsBlocked blocked;
     try {
-        for (unsigned qid = 0; qid < queue_count_; ++qid)
-            queues_.emplace_back(new RingQueue(*this, qid));
+        for (unsigned qid = 0; qid < queue_count_; ++qid) {
+            std::unique_ptr<RingQueue, QueueDeleter> queue(new RingQueue(*this, qid));
+            queues_.push_back(std::move(queue));
+        }
         for (auto& queue : queues_) {
             std::lock_guard lock(queue->threads_mutex);
             RingQueue* q = queue.get();
@@ -436,7 +441,6 @@ void Ring::start(std::uint32_t max_write, std::uint16_t max_pages) {
         // registers nothing, so the ring must go.
         fail(static_cast<unsigned>(queues_.size()), "starting the queues", EAGAIN);
     }
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 void Ring::stop() {

@@ -24,9 +24,10 @@
 //
 // Ordering: each queue takes its own requests, so a RELEASE made on one CPU may be taken
 // after a LOOKUP made later on another (or in another entry of its own queue, whose
-// committing thread is asleep): a LOOKUP or listing waits until every earlier request
-// has arrived (arrival_order.hpp), so a stat() after the last close() of a
-// lifetime-close file finds its name gone, as over /dev/fuse.
+// committing thread is asleep): a LOOKUP, a listing, an xattr read or a statfs waits
+// until every earlier request has arrived (arrival_order.hpp), so a stat() after the
+// last close() of a lifetime-close file finds its name gone, and the statistics no
+// longer count it, as over /dev/fuse.
 //
 // Payload memory: queues x depth x (payload + 4 KiB), payload = max(max_write,
 // max_pages x 4 KiB) as negotiated (1 MiB), depth = clamp(16 MiB / (queues x (payload +

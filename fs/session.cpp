@@ -16,6 +16,7 @@
 
 #include "device_io.hpp"
 #include "filesystem.hpp"
+#include "loop_signals.hpp"
 #include "ops.hpp"
 
 namespace spoolfs {
@@ -37,14 +38,10 @@ struct LoopConfigDeleter {
 // The notifier, expiry and pressure threads must not take the signals meant for the main thread's
 // loop. The expiry thread pushes to the notifier, so it starts after it.
 void start_threads(Filesystem& fs, fuse_session* se) {
-    sigset_t blocked, old;
-    sigemptyset(&blocked);
-    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) sigaddset(&blocked, sig);
-    pthread_sigmask(SIG_BLOCK, &blocked, &old);
+    const LoopSignalsBlocked blocked;
     fs.notifier.start(se);
     fs.expiry.start();
     fs.pressure.start();
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 // Each spilled file holds a descriptor: take all the kernel allows (Debian's soft limit

@@ -94,23 +94,24 @@ void Storage::unreserve(std::uint64_t bytes) {
 }
 
 int Storage::reserve_for(Inode& inode, std::uint64_t bytes) {
-    if (config_.quota) {
+    if (quota_enforced()) {
         if (int err = config_.quota->reserve(inode.quota, bytes)) return err;
     }
     if (reserve(bytes)) return 0;
-    if (config_.quota) config_.quota->unreserve(inode.quota, bytes);
+    if (quota_enforced()) config_.quota->unreserve(inode.quota, bytes);
     return ENOSPC;
 }
 
 void Storage::unreserve_for(Inode& inode, std::uint64_t bytes) {
     unreserve(bytes);
-    if (config_.quota) config_.quota->unreserve(inode.quota, bytes);
+    if (quota_enforced()) config_.quota->unreserve(inode.quota, bytes);
 }
 
 bool Storage::reserve_ram(std::uint64_t bytes) {
+    const std::uint64_t limit = heap_limit();
     std::uint64_t ram = ram_.load(std::memory_order_relaxed);
     do {
-        if (ram + bytes > heap_limit()) return false;
+        if (ram + bytes > limit) return false;
     } while (!ram_.compare_exchange_weak(ram, ram + bytes, std::memory_order_relaxed));
     return true;
 }
@@ -125,6 +126,10 @@ void Storage::given_back(std::uint64_t bytes) {
     std::uint64_t live = ram_.load(std::memory_order_relaxed);
     std::uint64_t budget = heap_limit();
     if (live + kept <= budget && kept <= std::min(budget / 4, kept_freed_max)) return;
+    trim();
+}
+
+void Storage::trim() {
     freed_since_trim_.store(0, std::memory_order_relaxed);
     malloc_trim(0);
 }
@@ -177,7 +182,8 @@ void Storage::settle(Inode& inode) {
     }
 }
 
-Inode* Storage::lock_victim(Inode& self, std::unique_lock<HandlerMutex>& lock, bool from_store) {
+Inode* Storage::lock_victim(const Inode* self, std::unique_lock<HandlerMutex>& lock,
+                           bool from_store) {
     std::int64_t now = steady_now();
     auto score = [now](const Inode& inode) {
         double age = static_cast<double>(now - inode.last_use.load(std::memory_order_relaxed));
@@ -198,9 +204,9 @@ Inode* Storage::lock_victim(Inode& self, std::unique_lock<HandlerMutex>& lock, b
     }
     std::sort(best.begin(), best.end(), std::greater<>());
     for (auto [s, inode] : best) {
-        if (inode == &self) {
+        if (inode == self) {
             if (from_store) continue;
-            return &self;  // its mutex is the caller's
+            return inode;  // its mutex is the caller's
         }
         std::unique_lock victim(inode->mutex, std::try_to_lock);
         // The kernel's backing file cannot change under an open handle.
@@ -221,7 +227,7 @@ int Storage::make_room(Inode& self, std::uint64_t bytes, bool& reserved) {
     }
     while (!reserve_ram(bytes)) {
         std::unique_lock<HandlerMutex> victim_lock;
-        Inode* victim = lock_victim(self, victim_lock, false);
+        Inode* victim = lock_victim(&self, victim_lock, false);
         if (!victim) victim = &self;  // everything else is busy: this file goes to disk
         if (int err = spill(*victim, victim == &self ? bytes : 0)) {
             // A victim that cannot move (its disk refuses) leaves this file's turn.
@@ -376,7 +382,7 @@ void Storage::make_store_room(Inode& self, int store) {
     step_aside();  // files to copy to disk
     while (store_free(store) < store_size_ / 2) {
         std::unique_lock<HandlerMutex> victim_lock;
-        Inode* victim = lock_victim(self, victim_lock, true);
+        Inode* victim = lock_victim(&self, victim_lock, true);
         if (!victim || store_to_disk(*victim) != 0) return;
     }
 }
@@ -391,47 +397,45 @@ int Storage::store_to_disk(Inode& inode) {
 }
 
 // The budget in force split as ram= is, between the heap and the store.
-std::uint64_t Storage::heap_limit() const {
-    std::uint64_t heap = heap_budget_.load(std::memory_order_relaxed);
+std::uint64_t Storage::scaled_to_limit(std::uint64_t share) const {
     std::uint64_t limit = ram_limit_.load(std::memory_order_relaxed);
-    if (limit >= config_.ram_budget) return heap;
-    return static_cast<std::uint64_t>(static_cast<long double>(heap) * limit / config_.ram_budget);
+    if (limit >= config_.ram_budget) return share;
+    return static_cast<std::uint64_t>(static_cast<long double>(share) * limit /
+                                      config_.ram_budget);
+}
+
+std::uint64_t Storage::heap_limit() const {
+    return scaled_to_limit(heap_budget_.load(std::memory_order_relaxed));
 }
 
 std::uint64_t Storage::store_limit() const {
-    std::uint64_t limit = ram_limit_.load(std::memory_order_relaxed);
-    if (limit >= config_.ram_budget) return store_size_;
-    return static_cast<std::uint64_t>(static_cast<long double>(store_size_) * limit /
-                                      config_.ram_budget);
+    return scaled_to_limit(store_size_);
 }
 
 Storage::Relief Storage::relieve() {
     Relief relief;
-    // In no candidate set, so lock_victim never picks it: every victim is another file.
-    Inode nobody(0, S_IFREG);
+    bool heap_moved = false;
     while (ram_.load(std::memory_order_relaxed) > heap_limit()) {
         std::unique_lock<HandlerMutex> lock;
-        Inode* victim = lock_victim(nobody, lock, false);
+        Inode* victim = lock_victim(nullptr, lock, false);
         if (!victim) break;
         std::uint64_t bytes = victim->charged_ram;
         if (spill(*victim, 0) != 0) break;
         relief.bytes += bytes;
         ++relief.files;
+        heap_moved = true;
     }
     while (store_fd_.load(std::memory_order_acquire) >= 0 &&
            stored_.load(std::memory_order_relaxed) > store_limit()) {
         std::unique_lock<HandlerMutex> lock;
-        Inode* victim = lock_victim(nobody, lock, true);
+        Inode* victim = lock_victim(nullptr, lock, true);
         if (!victim) break;
         std::uint64_t bytes = victim->charged_store;
         if (store_to_disk(*victim) != 0) break;
         relief.bytes += bytes;
         ++relief.files;
     }
-    if (relief.files > 0) {
-        freed_since_trim_.store(0, std::memory_order_relaxed);
-        malloc_trim(0);
-    }
+    if (heap_moved) trim();  // the store's files were never in the heap
     return relief;
 }
 

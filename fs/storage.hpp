@@ -183,6 +183,7 @@ class Storage {
     void unreserve(std::uint64_t bytes);
     // reserve() for `inode`: its owner's and group's quota first; ENOSPC or EDQUOT.
     int reserve_for(Inode& inode, std::uint64_t bytes);
+    bool quota_enforced() const { return config_.quota && config_.quota->enforced(); }
     void unreserve_for(Inode& inode, std::uint64_t bytes);
     bool reserve_ram(std::uint64_t bytes);
     // Makes `bytes` of RAM available to `self` (whose mutex the caller holds), rolling
@@ -202,11 +203,14 @@ class Storage {
     std::uint64_t spill_free() const;
     // The best victim not busy, locked: from the heap's files, or (`from_store`) from the
     // RAM store's files that no handle holds.
-    Inode* lock_victim(Inode& self, std::unique_lock<HandlerMutex>& lock, bool from_store);
+    // `self` (nullptr: none) is the caller's file, whose mutex it holds.
+    Inode* lock_victim(const Inode* self, std::unique_lock<HandlerMutex>& lock, bool from_store);
     // Runs `op`, which allocates `worst` bytes of RAM at most, within the RAM budget.
     template <typename Op>
     int allocating(Inode& inode, std::uint64_t worst, Op&& op);
     void given_back(std::uint64_t bytes);
+    // Freed heap goes back to the kernel now.
+    void trim();
     void taken(std::uint64_t bytes);
 
     // rollover() into `dirfd`, the spill directory or (`store`) the RAM store, from RAM
@@ -226,6 +230,8 @@ class Storage {
     // The shares of the RAM budget in force (set_ram_limit) of the heap and the store.
     std::uint64_t heap_limit() const;
     std::uint64_t store_limit() const;
+    // `share` of ram= scaled as the budget in force is.
+    std::uint64_t scaled_to_limit(std::uint64_t share) const;
 
     Config config_;
     std::atomic<std::uint64_t> heap_budget_;  // ram= less the RAM store

@@ -19,6 +19,19 @@ configure() { # dir, extra meson args...
 configure build -Dwerror=true
 configure build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
 
+# The kernel offers FUSE over io_uring only while fuse.enable_uring is Y (read at each
+# mount): N for the first pass (/dev/fuse), Y for the ring pass, and the previous value
+# restored whatever happens.
+uring_param=/sys/module/fuse/parameters/enable_uring
+set_uring=0
+if [ "$(id -u)" -eq 0 ] && [ -w "$uring_param" ]; then
+    set_uring=1
+    saved_uring=$(cat "$uring_param")
+    trap 'echo "$saved_uring" > "$uring_param"' EXIT
+    trap 'exit 130' INT TERM HUP
+    echo N > "$uring_param"
+fi
+
 status=0
 for dir in build build-asan; do
     echo "== $dir"
@@ -32,13 +45,7 @@ for dir in build build-asan; do
         status=1
     fi
 done
-# The kernel offers FUSE over io_uring only while fuse.enable_uring is Y (read at each
-# mount): set for this run, the previous value restored whatever happens.
-uring_param=/sys/module/fuse/parameters/enable_uring
-if [ "$(id -u)" -eq 0 ] && [ -w "$uring_param" ]; then
-    saved_uring=$(cat "$uring_param")
-    trap 'echo "$saved_uring" > "$uring_param"' EXIT
-    trap 'exit 130' INT TERM HUP
+if [ $set_uring -eq 1 ]; then
     echo Y > "$uring_param"
     for dir in build build-asan; do
         [ -x "$dir/fs/spoolfs" ] || continue

@@ -138,6 +138,12 @@ TEST_CASE("expire=2s: an empty directory goes, a non-empty one and the root stay
     CHECK(goes(m / "full/held", Clock::now(), "the file of a full directory"));
     CHECK(goes(m / "full", Clock::now(), "a directory emptied"));
     CHECK(lstat(m.path().c_str(), &root) == 0);
+    // The root, empty and unchanged for longer than the duration, stays all the same.
+    const auto expired = stat_of(m, "files_expired");
+    std::this_thread::sleep_for(3s);
+    CHECK(stat_of(m, "files_expired") == expired);
+    CHECK(m.mounted());
+    CHECK(mkdir((m / "after").c_str(), 0755) == 0);
 }
 
 TEST_CASE("expire=2s: a directory's user.spoolfs.expire rules what is created in it later") {

@@ -243,6 +243,8 @@ void hog_against_spoolfs(const std::string& options, std::uint64_t in_ram,
     REQUIRE(halved_after.has_value());
     CHECK(*halved_after < 30.0);  // a generous bound: about the hog's own ramp here
     CHECK(stat_of(m, "pressure_files") > 0);
+    // Files held in the daemon's heap: the freed heap went back to the kernel too.
+    if (rss_before > ram_before / 2) CHECK(rss_low <= rss_before / 2);
 
     // The hog gone, the budget grows back, and every byte is there.
     hog.reset();

@@ -39,15 +39,6 @@ void some_requests(const Mount& m) {
     }
 }
 
-// Sets an environment variable for the daemons started while it lives.
-struct ScopedEnv {
-    std::string name;
-    ScopedEnv(std::string n, const std::string& value) : name(std::move(n)) {
-        ::setenv(name.c_str(), value.c_str(), 1);
-    }
-    ~ScopedEnv() { ::unsetenv(name.c_str()); }
-};
-
 }  // namespace
 
 TEST_CASE("uring=auto serves over io_uring exactly when the kernel offers it") {
