@@ -7,6 +7,15 @@ namespace {
 
 constexpr std::uint64_t id_step = 2;
 
+// Tells the CPU it spins (x86 PAUSE): kinder to a sibling hyperthread and to a VM's host.
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 }  // namespace
 
 void ArrivalOrder::arrived(std::uint64_t id) {
@@ -17,12 +26,14 @@ void ArrivalOrder::arrived(std::uint64_t id) {
     if (id == next_) {  // the usual case: in order, nothing to keep
         next_ += id_step;
         if (!ahead_.empty()) advance();
+        next_seen_.store(next_, std::memory_order_release);
         arrived_.notify_all();
         return;
     }
     ahead_.insert(id);
     if (ahead_.size() > max_ahead) next_ = *ahead_.begin();
     advance();
+    next_seen_.store(next_, std::memory_order_release);
 }
 
 void ArrivalOrder::advance() {
@@ -34,15 +45,26 @@ void ArrivalOrder::advance() {
     if (next_ != before) arrived_.notify_all();
 }
 
-void ArrivalOrder::wait_for_earlier(std::uint64_t id, std::chrono::milliseconds limit) {
+void ArrivalOrder::wait_for_earlier(std::uint64_t id, std::chrono::milliseconds limit,
+                                    std::chrono::microseconds spin) {
     std::unique_lock lock(mutex_);
     if (next_ == 0 || next_ >= id) return;
     lock.unlock();
+    if (spin.count() > 0) {
+        const auto until = std::chrono::steady_clock::now() + spin;
+        do {
+            for (int i = 0; i < 64; ++i) {
+                if (next_seen_.load(std::memory_order_acquire) >= id) return;
+                cpu_relax();
+            }
+        } while (std::chrono::steady_clock::now() < until);
+    }
     step_aside();  // the queue serves on meanwhile
     lock.lock();
     if (!arrived_.wait_for(lock, limit, [&] { return next_ >= id; })) {
         next_ = id;  // given up: dropped by the kernel, or too late to matter
         advance();
+        next_seen_.store(next_, std::memory_order_release);
     }
 }
 

@@ -9,6 +9,7 @@
 // was applied (device_io's apply_before_dispatch).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -23,8 +24,11 @@ class ArrivalOrder {
     void arrived(std::uint64_t id);
 
     // Returns once every request below `id` arrived, or after `limit` (an id the kernel
-    // dropped before sending it, say for a killed caller, is given up then).
-    void wait_for_earlier(std::uint64_t id, std::chrono::milliseconds limit);
+    // dropped before sending it, say for a killed caller, is given up then). Spins for
+    // up to `spin` first: the missing request is usually a few microseconds from being
+    // taken in by another CPU's queue, and sleeping costs two context switches more.
+    void wait_for_earlier(std::uint64_t id, std::chrono::milliseconds limit,
+                          std::chrono::microseconds spin = std::chrono::microseconds{0});
 
   private:
     void advance();
@@ -35,6 +39,7 @@ class ArrivalOrder {
     std::mutex mutex_;
     std::condition_variable arrived_;
     std::uint64_t next_ = 0;  // the lowest id not yet arrived; 0 until the first (INIT)
+    std::atomic<std::uint64_t> next_seen_ = 0;  // next_, for spinning without the mutex
     std::set<std::uint64_t> ahead_;  // arrived ids above next_
 };
 

@@ -40,6 +40,9 @@ constexpr std::size_t memory_budget = 16u << 20;
 constexpr unsigned min_depth = 2, max_depth = 8;
 constexpr std::uint64_t stop_tag = ~std::uint64_t{0};  // the NOP that ends a queue
 constexpr std::chrono::milliseconds release_wait{20};
+// How long a request spins for a missing earlier one before it steps aside and sleeps:
+// on this 2-CPU VM 1% of the two-client stats waited, 16 us each when they slept.
+constexpr std::chrono::microseconds release_spin{20};
 
 // Whether the answer shows what an earlier RELEASE (of a lifetime-close file) changes: its
 // names, or the counts the statistics xattrs and statfs report (a stats read right after
@@ -352,7 +355,7 @@ struct RingQueue {
             step_aside();
         } else if (depends_on_releases(in.opcode)) {
             // A RELEASE made earlier on another CPU's queue must be applied first.
-            ring.fs_->arrivals.wait_for_earlier(in.unique, release_wait);
+            ring.fs_->arrivals.wait_for_earlier(in.unique, release_wait, release_spin);
         }
         current = &e;
         fuse_buf buf{};
