@@ -18,6 +18,10 @@
 //       posix_fadvise(DONTNEED) on FILE; prints the resident pages before and after.
 //   smallfiles time [--daemon-pid PID] -- COMMAND [ARG...]
 //       Runs COMMAND (stdout to /dev/null) and times it.
+//   smallfiles pingpong COUNT
+//       Two processes pinned to one CPU pass a byte back and forth through two pipes
+//       COUNT times: the floor of any request that wakes a daemon on the caller's CPU
+//       (two context switches). Prints pingpong_us=MEDIAN of 5 rounds, in microseconds.
 //
 // files, tempfile and time print one line per phase on stdout:
 //   phase=NAME ops=N seconds=S daemon_cpu=C daemon_hwm_kib=K
@@ -27,6 +31,7 @@
 // line of page counts. Errors go to stderr with exit status 1; usage errors exit 2.
 #include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -474,6 +479,53 @@ int run_timed(char** argv, DaemonProbe& probe) {
     return 1;
 }
 
+// One round of pingpong(): microseconds per round trip.
+double pingpong_round(unsigned long count) {
+    int there[2], back[2];
+    if (::pipe2(there, O_CLOEXEC) != 0) fail("pipe");
+    FileDescriptor there_read(there[0]), there_write(there[1]);
+    if (::pipe2(back, O_CLOEXEC) != 0) fail("pipe");
+    FileDescriptor back_read(back[0]), back_write(back[1]);
+    pid_t child = ::fork();
+    if (child < 0) fail("fork");
+    char byte = 0;
+    if (child == 0) {
+        there_write.reset();  // so that the parent's end makes an EOF here if it dies
+        back_read.reset();
+        for (unsigned long i = 0; i < count; ++i)
+            if (::read(there_read.get(), &byte, 1) != 1 || ::write(back_write.get(), &byte, 1) != 1)
+                ::_exit(1);
+        ::_exit(0);
+    }
+    there_read.reset();  // and the child's end one there
+    back_write.reset();
+    const double start = monotonic_seconds();
+    bool ok = true;
+    for (unsigned long i = 0; ok && i < count; ++i)
+        ok = ::write(there_write.get(), &byte, 1) == 1 && ::read(back_read.get(), &byte, 1) == 1;
+    const double seconds = monotonic_seconds() - start;
+    there_write.reset();
+    int status = 0;
+    while (::waitpid(child, &status, 0) < 0)
+        if (errno != EINTR) fail("waitpid");
+    if (!ok || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        throw std::runtime_error("pingpong: the other process failed");
+    return seconds / static_cast<double>(count) * 1e6;
+}
+
+void pingpong(unsigned long count) {
+    const int cpu = ::sched_getcpu();
+    if (cpu < 0) fail("sched_getcpu");
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    if (::sched_setaffinity(0, sizeof(one), &one) != 0) fail("sched_setaffinity");
+    std::vector<double> rounds;
+    for (int round = 0; round < 5; ++round) rounds.push_back(pingpong_round(count));
+    std::sort(rounds.begin(), rounds.end());
+    std::printf("pingpong_us=%.2f\n", rounds[rounds.size() / 2]);
+}
+
 int usage() {
     std::fputs(
         "usage: smallfiles files DIR COUNT SIZE [--daemon-pid PID]\n"
@@ -481,7 +533,8 @@ int usage() {
         "       smallfiles clients DIR COUNT CLIENTS [--daemon-pid PID]\n"
         "       smallfiles resident FILE\n"
         "       smallfiles evict FILE\n"
-        "       smallfiles time [--daemon-pid PID] -- COMMAND [ARG...]\n",
+        "       smallfiles time [--daemon-pid PID] -- COMMAND [ARG...]\n"
+        "       smallfiles pingpong COUNT\n",
         stderr);
     return 2;
 }
@@ -514,6 +567,10 @@ int run(int argc, char** argv) {
         return run_timed(argv + 1 + i, probe);
     if (mode == "resident" && positional.size() == 2) {
         resident(std::string(positional[1]));
+        return 0;
+    }
+    if (mode == "pingpong" && positional.size() == 2) {
+        pingpong(parse_number(positional[1], "count"));
         return 0;
     }
     if (mode == "evict" && positional.size() == 2) {

@@ -454,6 +454,15 @@ else
     log "bench.sh: the spill spoolfs did not mount: $(cat "$work/spill.log")"
     failures=$((failures + 1))
 fi
+# The floor of a request served on its caller's CPU: two context switches, as a pipe
+# round trip between two processes pinned to one CPU (docs/performance.md).
+log "== round trip floor: pipe ping-pong on one CPU"
+pingpong_note=
+if pingpong=$(bounded "$smallfiles" pingpong $((client_stats * 2))); then
+    pingpong_note="a pipe round trip between two processes on one CPU (two context switches, the floor of a ring request): ${pingpong#pingpong_us=} us"
+else
+    failures=$((failures + 1))
+fi
 median_of() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 spill_note=$(awk -v t="$(median_of "${spill_through[@]}")" -v d="$(median_of "${spill_direct[@]}")" \
     -v m="$spill_mib" -v r="$spill_ram_mib" 'BEGIN { if (t == "" || d == "") exit
@@ -552,6 +561,7 @@ notes=("spoolfs $commit vs tmpfs, $(uname -r), $(nproc) CPUs; scripts/bench.sh $
 [ -n "$after_write" ] && notes+=("pages cached when the read after the write starts: $after_write")
 [ -n "$evictions" ] && notes+=("pages still cached after posix_fadvise(DONTNEED): $evictions")
 [ -n "$spill_note" ] && notes+=("$spill_note")
+[ -n "$pingpong_note" ] && notes+=("$pingpong_note")
 notes+=("run time ${SECONDS}s (build ${build_seconds}s); load average $load_before before,\
  $(cut -d' ' -f1 /proc/loadavg) after (above $(nproc), other work competes for the CPUs)")
 # Markdown joins adjacent lines into one paragraph: separate them.
