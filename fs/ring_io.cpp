@@ -33,11 +33,6 @@ namespace {
 
 using namespace ring_protocol;
 
-// In front of each payload buffer: the entry's header at the start, the rebuilt
-// classic request head (at most 40 + 128 bytes) right before the payload.
-constexpr std::size_t head_room = 4096;
-constexpr std::size_t memory_budget = 16u << 20;
-constexpr unsigned min_depth = 2, max_depth = 8;
 constexpr std::uint64_t stop_tag = ~std::uint64_t{0};  // the NOP that ends a queue
 constexpr std::chrono::milliseconds release_wait{20};
 // How long a request spins for a missing earlier one before it steps aside and sleeps:
@@ -414,6 +409,10 @@ std::string Ring::check() {
     return usable_ || mode_ != Options::Uring::on ? std::string() : reason;
 }
 
+std::uint64_t Ring::buffer_bytes() const {
+    return serving() ? std::uint64_t{queue_count_} * depth_ * (head_room + payload_size_) : 0;
+}
+
 void Ring::watch(Filesystem& fs, fuse_session* session, int device_fd) {
     fs_ = &fs;
     session_ = session;
@@ -424,9 +423,7 @@ void Ring::start(std::uint32_t max_write, std::uint16_t max_pages) {
     if (!queues_.empty()) return;
     payload_size_ = ring_protocol::payload_size(max_write, max_pages);
     queue_count_ = possible_cpus();
-    const std::size_t per_entry = head_room + payload_size_;
-    depth_ = static_cast<unsigned>(
-        std::clamp<std::size_t>(memory_budget / (queue_count_ * per_entry), min_depth, max_depth));
+    depth_ = queue_depth(queue_count_, payload_size_);
     serving_ = true;
     const LoopSignalsBlocked blocked;
     try {

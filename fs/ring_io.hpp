@@ -91,6 +91,8 @@ class Ring {
     bool serving() const { return serving_.load(std::memory_order_relaxed); }
     unsigned queue_count() const { return serving() ? queue_count_ : 0; }
     std::uint64_t requests() const { return requests_.load(std::memory_order_relaxed); }
+    // The memory the queues' request buffers take (ring_protocol::buffer_bytes).
+    std::uint64_t buffer_bytes() const;
 
     // DeviceIo's writev hook: if the reply answers the ring request this thread serves,
     // writes it into the request's entry and commits it; returns the bytes sent then.

@@ -53,6 +53,26 @@ inline std::size_t payload_size(std::uint32_t max_write, std::uint16_t max_pages
     return std::max<std::size_t>(size, std::size_t{max_pages} * page);
 }
 
+// Each entry's memory: its header and the rebuilt classic request head (at most 40 +
+// 128 bytes, right before the payload) in `head_room`, then the payload buffer.
+inline constexpr std::size_t head_room = 4096;
+// What the entries of all queues may take together, and the depth each queue keeps
+// whatever the CPU count: two, so that a request arriving while one is served waits for
+// no one; eight at most, since one CPU's callers rarely have more in flight.
+inline constexpr std::size_t memory_budget = std::size_t{16} << 20;
+inline constexpr unsigned min_depth = 2, max_depth = 8;
+
+// Entries per queue: the budget shared by `cpus` queues of entries of `payload` bytes.
+inline unsigned queue_depth(unsigned cpus, std::size_t payload) {
+    const std::size_t per_queue = memory_budget / std::max(1u, cpus) / (head_room + payload);
+    return static_cast<unsigned>(std::clamp<std::size_t>(per_queue, min_depth, max_depth));
+}
+
+// The memory the entries of `cpus` queues hold.
+inline std::uint64_t buffer_bytes(unsigned cpus, std::size_t payload) {
+    return std::uint64_t{cpus} * queue_depth(cpus, payload) * (head_room + payload);
+}
+
 inline bool kernel_offers(const fuse_init_in& in) {
     return (in.flags & FUSE_INIT_EXT) && (in.flags2 & over_io_uring_flag2);
 }

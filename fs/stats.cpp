@@ -75,6 +75,7 @@ const std::vector<StatInfo>& stat_infos() {
         {"ring", "1 if FUSE over io_uring serves the requests, 0 if /dev/fuse does."},
         {"ring_queues", "io_uring queues serving requests (one per possible CPU)."},
         {"ring_requests", "Requests served over io_uring since the mount."},
+        {"ring_buffer_bytes", "Memory of the io_uring queues' request buffers."},
     };
     return infos;
 }
@@ -93,6 +94,7 @@ std::optional<std::uint64_t> stat_value(Filesystem& fs, std::string_view name) {
     if (name == "ring") return fs.ring.serving() ? 1 : 0;
     if (name == "ring_queues") return fs.ring.queue_count();
     if (name == "ring_requests") return fs.ring.requests();
+    if (name == "ring_buffer_bytes") return fs.ring.buffer_bytes();
     Tree::Census census = fs.tree.census();
     // A file freed a moment ago may still be counted on disk: never below zero.
     std::uint64_t on_disk = std::min(fs.storage.files_on_disk(), census.files);

@@ -178,7 +178,8 @@ TEST_CASE("--stats --json and --stats --prometheus print every statistic") {
                                             "files_expired", "ram_budget_bytes",
                                             "pressure_level", "pressure_bytes",
                                             "pressure_files", "ring",
-                                            "ring_queues", "ring_requests"};
+                                            "ring_queues", "ring_requests",
+                                            "ring_buffer_bytes"};
     const auto json = run_process({exe, "--stats", "--json", m.path()}, 10s);
     INFO(json.out << json.describe());
     CHECK(json.exited_with(0));

@@ -3,14 +3,22 @@
 // scripts/test.sh runs the mount suites with enable_uring=N and again with Y; each case
 // checks what its value promises.
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <fstream>
 #include <string>
+#include <thread>
+#include <vector>
+
+#include "../../fs/ring_protocol.hpp"
 
 #include "file_util.hpp"
 #include "mount_fixture.hpp"
@@ -39,6 +47,24 @@ void some_requests(const Mount& m) {
     }
 }
 
+// Pins the calling thread to the first CPU it may use: its requests all go to that
+// CPU's queue.
+void pin_to_first_cpu() {
+    cpu_set_t allowed;
+    REQUIRE(sched_getaffinity(0, sizeof(allowed), &allowed) == 0);
+    int first = 0;
+    while (first < CPU_SETSIZE && !CPU_ISSET(first, &allowed)) ++first;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    REQUIRE(pthread_setaffinity_np(pthread_self(), sizeof(one), &one) == 0);
+}
+
+double ms_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+        .count();
+}
+
 }  // namespace
 
 TEST_CASE("uring=auto serves over io_uring exactly when the kernel offers it") {
@@ -48,43 +74,75 @@ TEST_CASE("uring=auto serves over io_uring exactly when the kernel offers it") {
         CHECK(stat_of(m, "ring") == 1);
         CHECK(stat_of(m, "ring_queues") >= 1);  // one per possible CPU
         CHECK(stat_of(m, "ring_requests") >= 60);
+        // Payload buffers as the INIT reply's 1 MiB max_write needs, 16 MiB in all on up
+        // to 7 CPUs, 2 entries a queue past that.
+        const auto queues = static_cast<unsigned>(stat_of(m, "ring_queues"));
+        const std::size_t payload = spoolfs::ring_protocol::payload_size(1 << 20, 256);
+        CHECK(stat_of(m, "ring_buffer_bytes") ==
+              spoolfs::ring_protocol::buffer_bytes(queues, payload));
+        if (queues <= 7) CHECK(stat_of(m, "ring_buffer_bytes") <= 16u << 20);
     } else {
         CHECK(stat_of(m, "ring") == 0);
         CHECK(stat_of(m, "ring_queues") == 0);
         CHECK(stat_of(m, "ring_requests") == 0);
+        CHECK(stat_of(m, "ring_buffer_bytes") == 0);
     }
 }
 
-TEST_CASE("uring=off stays on /dev/fuse") {
-    Mount m("uring=off");
-    some_requests(m);
-    CHECK(stat_of(m, "ring") == 0);
-    CHECK(stat_of(m, "ring_requests") == 0);
-}
+// On the ring a CPU's callers share its queue; over /dev/fuse they share the reader.
+// Either way a request that takes long steps aside first: here the write that rolls a
+// 512 MiB file over to disk (ram=640M, passthrough=off: the daemon holds the data),
+// while another thread on the same CPU stats a file whose every stat asks the daemon
+// (lifetime=close: no cached name).
+TEST_CASE("a request that takes long does not stall the other callers on its CPU") {
+    Mount m("passthrough=off,ram=640M");
+    constexpr std::size_t chunk = 1 << 20, big_chunks = 512, more_chunks = 256;
+    std::string data(chunk, 'b');
+    Fd big = open_or_throw(m / "big", O_RDWR | O_CREAT | O_EXCL, 0600);
+    for (std::size_t i = 0; i < big_chunks; ++i)
+        write_all(big.get(), data, static_cast<off_t>(i * chunk));
+    REQUIRE(stat_of(m, "files_spilled") == 0);
+    Fd more = open_or_throw(m / "more", O_RDWR | O_CREAT | O_EXCL, 0600);
+    Fd probe = open_or_throw(m / "probe", O_RDWR | O_CREAT | O_EXCL, 0600);
 
-TEST_CASE("uring=on without the kernel's offer refuses to mount, in one line saying why") {
-    if (kernel_offers_ring()) {
-        Mount m("uring=on");
-        some_requests(m);
-        CHECK(stat_of(m, "ring") == 1);
-        return;
+    std::atomic<bool> writing = false, written = false;
+    double slowest_write = 0;
+    std::thread writer([&] {
+        pin_to_first_cpu();
+        writing = true;
+        std::string more_data(chunk, 'm');
+        for (std::size_t i = 0; i < more_chunks; ++i) {
+            const auto start = std::chrono::steady_clock::now();
+            write_all(more.get(), more_data, static_cast<off_t>(i * chunk));
+            slowest_write = std::max(slowest_write, ms_since(start));
+        }
+        written = true;
+    });
+    std::vector<double> during;  // latencies of the stats made while the writes ran
+    int stat_errors = 0;
+    std::thread prober([&] {
+        pin_to_first_cpu();
+        while (!writing) std::this_thread::yield();
+        while (!written) {
+            const auto start = std::chrono::steady_clock::now();
+            if (lstat_errno(m / "probe") != 0) ++stat_errors;
+            const double ms = ms_since(start);
+            if (!written) during.push_back(ms);
+        }
+    });
+    writer.join();
+    prober.join();
+    const double slowest = during.empty() ? 0 : *std::max_element(during.begin(), during.end());
+    INFO("slowest write " << slowest_write << " ms, " << during.size()
+                          << " stats meanwhile, the slowest " << slowest << " ms");
+    CHECK(stat_of(m, "files_spilled") >= 1);  // the rollover happened
+    CHECK(stat_errors == 0);
+    if (slowest_write < 100) {
+        WARN("the rollover took only " << slowest_write << " ms: too short to tell a stall");
+    } else {
+        // A stalled queue answers no stat until the rollover ends: one, as slow as it.
+        CHECK(slowest < slowest_write / 2);
     }
-    TempDir mp("spoolfs-ring-");
-    const ProcessResult r = run_process({std::getenv("SPOOLFS"), "-f", "-o", "uring=on", mp.path()},
-                                        10s);
-    INFO(r.describe());
-    CHECK(r.exited_with(1));
-    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
-    CHECK_THAT(r.err, Catch::StartsWith("spoolfs: uring=on: ") && Catch::Contains("enable_uring"));
-    CHECK_FALSE(find_mount(mp.path()).has_value());
-}
-
-TEST_CASE("a queue that fails after INIT turns the ring off and the mount goes on over /dev/fuse") {
-    if (!kernel_offers_ring()) return;  // nothing to fall back from
-    ScopedEnv fail("SPOOLFS_RING_FAIL_QUEUE", "0");
-    Mount m;
-    some_requests(m);
-    CHECK(stat_of(m, "ring") == 0);
-    CHECK(stat_of(m, "ring_requests") == 0);
-    CHECK_THAT(m.log(), Catch::Contains("serving over /dev/fuse"));
+    CHECK(read_at(big.get(), 4, static_cast<off_t>(big_chunks * chunk - 4)) == "bbbb");
+    CHECK(read_at(more.get(), 4, static_cast<off_t>(more_chunks * chunk - 4)) == "mmmm");
 }
