@@ -47,17 +47,26 @@ void some_requests(const Mount& m) {
     }
 }
 
-// Pins the calling thread to the first CPU it may use: its requests all go to that
-// CPU's queue.
-void pin_to_first_cpu() {
+// The CPUs this process may use.
+std::vector<int> allowed_cpus() {
     cpu_set_t allowed;
     REQUIRE(sched_getaffinity(0, sizeof(allowed), &allowed) == 0);
-    int first = 0;
-    while (first < CPU_SETSIZE && !CPU_ISSET(first, &allowed)) ++first;
+    std::vector<int> cpus;
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+        if (CPU_ISSET(cpu, &allowed)) cpus.push_back(cpu);
+    return cpus;
+}
+
+// Pins the calling thread to `cpu`: its requests all go to that CPU's queue.
+bool pin_to(int cpu) {
     cpu_set_t one;
     CPU_ZERO(&one);
-    CPU_SET(first, &one);
-    REQUIRE(pthread_setaffinity_np(pthread_self(), sizeof(one), &one) == 0);
+    CPU_SET(cpu, &one);
+    return pthread_setaffinity_np(pthread_self(), sizeof(one), &one) == 0;
+}
+
+void pin_to_first_cpu() {
+    REQUIRE(pin_to(allowed_cpus().front()));
 }
 
 double ms_since(std::chrono::steady_clock::time_point start) {
@@ -87,6 +96,40 @@ TEST_CASE("uring=auto serves over io_uring exactly when the kernel offers it") {
         CHECK(stat_of(m, "ring_requests") == 0);
         CHECK(stat_of(m, "ring_buffer_bytes") == 0);
     }
+}
+
+TEST_CASE("uring=off stays on /dev/fuse") {
+    Mount m("uring=off");
+    some_requests(m);
+    CHECK(stat_of(m, "ring") == 0);
+    CHECK(stat_of(m, "ring_requests") == 0);
+}
+
+TEST_CASE("uring=on without the kernel's offer refuses to mount, in one line saying why") {
+    if (kernel_offers_ring()) {
+        Mount m("uring=on");
+        some_requests(m);
+        CHECK(stat_of(m, "ring") == 1);
+        return;
+    }
+    TempDir mp("spoolfs-ring-");
+    const ProcessResult r = run_process({std::getenv("SPOOLFS"), "-f", "-o", "uring=on", mp.path()},
+                                        10s);
+    INFO(r.describe());
+    CHECK(r.exited_with(1));
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    CHECK_THAT(r.err, Catch::StartsWith("spoolfs: uring=on: ") && Catch::Contains("enable_uring"));
+    CHECK_FALSE(find_mount(mp.path()).has_value());
+}
+
+TEST_CASE("a queue that fails after INIT turns the ring off and the mount goes on over /dev/fuse") {
+    if (!kernel_offers_ring()) return;  // nothing to fall back from
+    ScopedEnv fail("SPOOLFS_RING_FAIL_QUEUE", "0");
+    Mount m;
+    some_requests(m);
+    CHECK(stat_of(m, "ring") == 0);
+    CHECK(stat_of(m, "ring_requests") == 0);
+    CHECK_THAT(m.log(), Catch::Contains("serving over /dev/fuse"));
 }
 
 // On the ring a CPU's callers share its queue; over /dev/fuse they share the reader.
@@ -145,4 +188,65 @@ TEST_CASE("a request that takes long does not stall the other callers on its CPU
     }
     CHECK(read_at(big.get(), 4, static_cast<off_t>(big_chunks * chunk - 4)) == "bbbb");
     CHECK(read_at(more.get(), 4, static_cast<off_t>(more_chunks * chunk - 4)) == "mmmm");
+}
+
+// On the ring the RELEASE of a close() on one CPU goes to that CPU's queue, and a lookup
+// made right after it on another CPU to another queue, which may take it first: the
+// lookup waits for every earlier request (fs/arrival_order.hpp). Over /dev/fuse one
+// reader takes requests in order.
+TEST_CASE("a close on one CPU is seen at once by a stat on another") {
+    const std::vector<int> cpus = allowed_cpus();
+    if (cpus.size() < 2) {
+        WARN("one CPU only: nothing to cross");
+        return;
+    }
+    Mount m;  // lifetime=close
+    constexpr int rounds = 300;
+    std::atomic<int> closed = -1, checked = -1;
+    std::atomic<bool> failed = false;
+    int still_there = 0, counted = 0;
+    // Keeps the closer's CPU busy, so that its queue's thread is not always quick to
+    // take the RELEASE.
+    std::atomic<bool> done = false;
+    std::thread hog([&] {
+        if (!pin_to(cpus[0])) failed = true;
+        while (!done) {
+        }
+    });
+    std::thread closer([&] {
+        if (!pin_to(cpus[0])) failed = true;
+        for (int i = 0; i < rounds && !failed; ++i) {
+            const std::string name = m / ("f" + std::to_string(i));
+            Fd fd = open_or_throw(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+            write_all(fd.get(), "data");
+            if (fd.close() != 0) failed = true;
+            closed = i;
+            const auto deadline = std::chrono::steady_clock::now() + 10s;
+            while (checked < i && !failed) {
+                if (std::chrono::steady_clock::now() > deadline) failed = true;
+                std::this_thread::yield();
+            }
+        }
+    });
+    std::thread checker([&] {
+        if (!pin_to(cpus[1])) failed = true;
+        for (int i = 0; i < rounds && !failed; ++i) {
+            const auto deadline = std::chrono::steady_clock::now() + 10s;
+            while (closed < i && !failed) {
+                if (std::chrono::steady_clock::now() > deadline) failed = true;
+                std::this_thread::yield();
+            }
+            if (lstat_errno(m / ("f" + std::to_string(i))) != ENOENT) ++still_there;
+            if (i % 10 == 0 && stat_of(m, "files_close") != 0) ++counted;
+            checked = i;
+        }
+    });
+    closer.join();
+    checker.join();
+    done = true;
+    hog.join();
+    REQUIRE_FALSE(failed);
+    CHECK(still_there == 0);
+    CHECK(counted == 0);
+    CHECK(list_dir(m.path()).empty());
 }
