@@ -8,7 +8,9 @@
 #include <sys/xattr.h>
 
 #include <catch2/catch.hpp>
+#include <fstream>
 #include <functional>
+#include <string>
 
 #include "file_util.hpp"
 #include "mount_fixture.hpp"
@@ -211,4 +213,23 @@ TEST_CASE("SIGKILL of the daemon leaves nothing in spill_dir") {
     const auto du = run_process({"du", "-s", "-B1", spill.path()}, 10s);
     REQUIRE(du.exited_with(0));
     CHECK(std::stoull(du.out) <= 64 * KiB);  // just the directory itself
+}
+
+// Each backing file is a descriptor, and a descriptor table that grows while threads
+// share it waits for an RCU grace period each time it doubles (9-30 ms here, stalling a
+// create and the callers behind it): the daemon grows it once, at startup.
+TEST_CASE("the daemon's descriptor table is grown once, before any request") {
+    Mount m;
+    std::ifstream limits("/proc/" + std::to_string(m.pid()) + "/limits");
+    std::string line;
+    unsigned long soft = 0;
+    while (std::getline(limits, line))
+        if (line.starts_with("Max open files")) soft = std::stoul(line.substr(26));
+    REQUIRE(soft > 0);
+    std::ifstream status("/proc/" + std::to_string(m.pid()) + "/status");
+    unsigned long slots = 0;
+    while (std::getline(status, line))
+        if (line.starts_with("FDSize:")) slots = std::stoul(line.substr(7));
+    INFO("soft limit " << soft << ", table " << slots);
+    CHECK(slots >= std::min(soft, 65536ul));
 }
