@@ -1,11 +1,13 @@
 #include "read_turn.hpp"
 
 #include <fcntl.h>
+#include <linux/fuse.h>
 #include <poll.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <thread>
 
 namespace spoolfs {
 namespace {
@@ -44,7 +46,15 @@ ReadTurn::~ReadTurn() {
 
 ssize_t ReadTurn::read(int fd, void* buf, std::size_t len) {
     if (!held.owns_lock() || held.mutex() != &mutex_) held = std::unique_lock(mutex_);
+    if (read_forget_ && gathers_.load(std::memory_order_relaxed)) {
+        read_forget_ = false;
+        std::this_thread::sleep_for(forget_gather);  // a signal ends it early: fine
+    }
     ssize_t n = polls() ? wait_and_read(fd, buf, len) : read_blocking(fd, buf, len);
+    if (n >= static_cast<ssize_t>(sizeof(fuse_in_header))) {
+        const auto opcode = static_cast<const fuse_in_header*>(buf)->opcode;
+        read_forget_ = opcode == FUSE_FORGET || opcode == FUSE_BATCH_FORGET;
+    }
     // Interrupted: libfuse calls again (or leaves its loop; then the exit releases it).
     if (n < 0 && errno != EINTR) {
         const int error = errno;

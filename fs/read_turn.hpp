@@ -60,8 +60,14 @@ class ReadTurn {
     void read_done(bool may_take_long);
 
     // The ring serves the requests (ring_io.hpp): /dev/fuse brings only FORGET, INTERRUPT
-    // and INIT, not worth polling for.
-    void stop_polling() { polls_.store(false, std::memory_order_relaxed); }
+    // and INIT, not worth polling for. FORGETs then wait to be read together: after one,
+    // the reader sleeps `forget_gather` before it reads again, so that the kernel queues
+    // the next ones without waking it and sends them as one BATCH_FORGET.
+    void ring_serves() {
+        polls_.store(false, std::memory_order_relaxed);
+        gathers_.store(true, std::memory_order_relaxed);
+    }
+    static constexpr std::chrono::milliseconds forget_gather{2};
 
     // Whether idle CPUs are kept polling now. For tests; only the holder of the turn may ask.
     bool keeps_cpus_polling() const { return idle_poll_.held(); }
@@ -81,11 +87,13 @@ class ReadTurn {
     std::mutex mutex_;
     const std::chrono::nanoseconds busy_poll_;
     std::atomic<bool> polls_ = true;
+    std::atomic<bool> gathers_ = false;
     fuse_session* session_ = nullptr;
     // Only the holder of the turn touches these.
     bool polling_ = true;
     CpuLatencyRequest idle_poll_;
     int in_a_row_ = 0;  // requests in a row that came within the window, up to stream_length
+    bool read_forget_ = false;  // the last request read was a FORGET or BATCH_FORGET
 };
 
 // Gives up the calling thread's turn, if it holds one. Call before work that may take

@@ -344,7 +344,7 @@ struct RingQueue {
         auto* request = reinterpret_cast<fuse_in_header*>(start);
 
         if (ring.requests_.fetch_add(1, std::memory_order_relaxed) == 0)
-            ring.fs_->read_turn.stop_polling();
+            ring.fs_->read_turn.ring_serves();
         apply_before_dispatch(*ring.fs_, request, in.len);
         if (may_take_long(request, in.len)) {
             step_aside();
