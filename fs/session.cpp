@@ -66,7 +66,8 @@ void grow_descriptor_table() {
     const int highest = static_cast<int>(std::min(limit.rlim_cur, most) - 1);
     const tempfile::FileDescriptor any(::open("/", O_PATH | O_CLOEXEC));
     if (!any) return;
-    if (::dup3(any.get(), highest, O_CLOEXEC) == highest) ::close(highest);
+    // The lowest free descriptor from `highest` on: one inherited there is left alone.
+    const tempfile::FileDescriptor high(::fcntl(any.get(), F_DUPFD_CLOEXEC, highest));
 }
 
 }  // namespace
