@@ -20,6 +20,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <new>
@@ -224,6 +225,17 @@ class Child {
         if (!status_) return std::nullopt;
         return WIFEXITED(*status_) ? WEXITSTATUS(*status_) : -1;
     }
+    // Where a hung child waits, from /proc: the kernel function (wchan) and the system
+    // call with its arguments; "-1 ..." means user space (a lock, say), not a request.
+    std::string where() const {
+        auto first_line = [&](const char* what) {
+            std::ifstream in("/proc/" + std::to_string(pid_) + "/" + what);
+            std::string line;
+            std::getline(in, line);
+            return line;
+        };
+        return "wchan " + first_line("wchan") + ", syscall " + first_line("syscall");
+    }
     // A hung child: its requests are aborted, then it is killed and reaped.
     void kill_and_reap() {
         if (status_ || pid_ <= 0) return;
@@ -246,7 +258,11 @@ inline int run_bounded(const Target& t, uid_t uid, const std::function<int()>& b
                        std::chrono::milliseconds timeout = 5s) {
     Child c(uid, body, &t);
     auto code = c.wait(timeout);
-    if (!code) t.abort_connection();
+    if (!code) {
+        std::cerr << "hostile_fixture: a child hung on " << t.name << " (" << c.where()
+                  << "); aborting the connection\n";
+        t.abort_connection();
+    }
     return code.value_or(kHung);
 }
 

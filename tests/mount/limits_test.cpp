@@ -220,6 +220,8 @@ TEST_CASE("SIGKILL of the daemon leaves nothing in spill_dir") {
 // create and the callers behind it): the daemon grows it once, at startup.
 TEST_CASE("the daemon's descriptor table is grown once, before any request") {
     Mount m;
+    // The mount shows before the daemon grows its table; its first answer comes after.
+    REQUIRE(lstat_errno(m.path()) == 0);
     std::ifstream limits("/proc/" + std::to_string(m.pid()) + "/limits");
     std::string line;
     unsigned long soft = 0;
