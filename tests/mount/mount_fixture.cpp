@@ -170,11 +170,19 @@ void Mount::start() {
         std::this_thread::sleep_for(5ms);
     }
     stopping_ = false;
+    watching_ = false;
     watchdog_ = std::thread([this] { watch(watchdog_limit_); });
+    // A test forks right after mounting. A thread still starting may hold the allocator's
+    // lock (ASan's does, setting the thread up), and a child forked then waits for it
+    // forever: seen as a child hung in futex_do_wait in hostile_quota_test under ASan.
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [this] { return watching_; });
 }
 
 void Mount::watch(std::chrono::seconds limit) {
     std::unique_lock lock(mutex_);
+    watching_ = true;
+    cv_.notify_all();
     if (cv_.wait_for(lock, limit, [this] { return stopping_; })) return;
     std::cerr << "mount_fixture: test case exceeded " << limit.count()
               << " s; aborting FUSE connection " << connection_ << "\n";

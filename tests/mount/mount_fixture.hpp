@@ -79,6 +79,7 @@ class Mount {
     std::mutex mutex_;
     std::condition_variable cv_;
     bool stopping_ = false;
+    bool watching_ = false;  // the watchdog thread has started and waits
     std::thread watchdog_;
 };
 
