@@ -26,14 +26,12 @@ void ArrivalOrder::arrived(std::uint64_t id) {
     if (id == next_) {  // the usual case: in order, nothing to keep
         next_ += id_step;
         if (!ahead_.empty()) advance();
-        next_seen_.store(next_, std::memory_order_release);
         arrived_.notify_all();
         return;
     }
     ahead_.insert(id);
     if (ahead_.size() > max_ahead) next_ = *ahead_.begin();
     advance();
-    next_seen_.store(next_, std::memory_order_release);
 }
 
 void ArrivalOrder::advance() {
@@ -47,24 +45,22 @@ void ArrivalOrder::advance() {
 
 void ArrivalOrder::wait_for_earlier(std::uint64_t id, std::chrono::milliseconds limit,
                                     std::chrono::microseconds spin) {
-    std::unique_lock lock(mutex_);
-    if (next_ == 0 || next_ >= id) return;
-    lock.unlock();
+    const std::uint64_t next = next_.load();
+    if (next == 0 || next >= id) return;
     if (spin.count() > 0) {
         const auto until = std::chrono::steady_clock::now() + spin;
         do {
             for (int i = 0; i < 64; ++i) {
-                if (next_seen_.load(std::memory_order_acquire) >= id) return;
+                if (next_.load() >= id) return;
                 cpu_relax();
             }
         } while (std::chrono::steady_clock::now() < until);
     }
     step_aside();  // the queue serves on meanwhile
-    lock.lock();
+    std::unique_lock lock(mutex_);
     if (!arrived_.wait_for(lock, limit, [&] { return next_ >= id; })) {
         next_ = id;  // given up: dropped by the kernel, or too late to matter
         advance();
-        next_seen_.store(next_, std::memory_order_release);
     }
 }
 

@@ -38,8 +38,9 @@ class ArrivalOrder {
 
     std::mutex mutex_;
     std::condition_variable arrived_;
-    std::uint64_t next_ = 0;  // the lowest id not yet arrived; 0 until the first (INIT)
-    std::atomic<std::uint64_t> next_seen_ = 0;  // next_, for spinning without the mutex
+    // The lowest id not yet arrived; 0 until the first (INIT). Changed only under mutex_;
+    // atomic so that a request that need not wait, or one spinning, reads it without.
+    std::atomic<std::uint64_t> next_ = 0;
     std::set<std::uint64_t> ahead_;  // arrived ids above next_
 };
 

@@ -166,7 +166,9 @@ ssize_t receive(int fd, void* buf, size_t len, void* userdata) {
     if (n >= static_cast<ssize_t>(sizeof(fuse_in_header))) {
         auto* header = static_cast<fuse_in_header*>(buf);
         apply_before_dispatch(fs, header, static_cast<std::size_t>(n));
-        fs.read_turn.read_done(may_take_long(header, static_cast<std::size_t>(n)));
+        fs.read_turn.read_done(may_take_long(header, static_cast<std::size_t>(n)),
+                               header->opcode == FUSE_FORGET ||
+                                   header->opcode == FUSE_BATCH_FORGET);
     } else if (n >= 0) {
         fs.read_turn.read_done(true);
     }

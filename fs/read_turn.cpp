@@ -1,7 +1,6 @@
 #include "read_turn.hpp"
 
 #include <fcntl.h>
-#include <linux/fuse.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -51,10 +50,6 @@ ssize_t ReadTurn::read(int fd, void* buf, std::size_t len) {
         std::this_thread::sleep_for(forget_gather);  // a signal ends it early: fine
     }
     ssize_t n = polls() ? wait_and_read(fd, buf, len) : read_blocking(fd, buf, len);
-    if (n >= static_cast<ssize_t>(sizeof(fuse_in_header))) {
-        const auto opcode = static_cast<const fuse_in_header*>(buf)->opcode;
-        read_forget_ = opcode == FUSE_FORGET || opcode == FUSE_BATCH_FORGET;
-    }
     // Interrupted: libfuse calls again (or leaves its loop; then the exit releases it).
     if (n < 0 && errno != EINTR) {
         const int error = errno;
@@ -64,7 +59,8 @@ ssize_t ReadTurn::read(int fd, void* buf, std::size_t len) {
     return n;
 }
 
-void ReadTurn::read_done(bool may_take_long) {
+void ReadTurn::read_done(bool may_take_long, bool forget) {
+    read_forget_ = forget;
     if (may_take_long || !polls()) step_aside();
 }
 

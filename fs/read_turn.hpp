@@ -57,7 +57,8 @@ class ReadTurn {
     // The request read is applied where it must be in order. The thread keeps the turn
     // only if it polls and the request is quick. Without polling (busy_poll=0) the next
     // thread reads at once, as libfuse's own loop does.
-    void read_done(bool may_take_long);
+    // `forget`: it was a FORGET or BATCH_FORGET (see ring_serves()).
+    void read_done(bool may_take_long, bool forget = false);
 
     // The ring serves the requests (ring_io.hpp): /dev/fuse brings only FORGET, INTERRUPT
     // and INIT, not worth polling for. FORGETs then wait to be read together: after one,

@@ -410,7 +410,7 @@ std::string Ring::check() {
 }
 
 std::uint64_t Ring::buffer_bytes() const {
-    return serving() ? std::uint64_t{queue_count_} * depth_ * (head_room + payload_size_) : 0;
+    return serving() ? ring_protocol::buffer_bytes(queue_count_, payload_size_) : 0;
 }
 
 void Ring::watch(Filesystem& fs, fuse_session* session, int device_fd) {

@@ -2,18 +2,19 @@
 // what is already stored; every way of unmounting ends the daemon with status 0 and
 // leaves nothing behind; spilled data lives only in anonymous files.
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 
 #include <catch2/catch.hpp>
-#include <fstream>
 #include <functional>
 #include <string>
 
 #include "file_util.hpp"
 #include "mount_fixture.hpp"
+#include "mount_util.hpp"
 
 using namespace mount_test;
 
@@ -222,16 +223,11 @@ TEST_CASE("the daemon's descriptor table is grown once, before any request") {
     Mount m;
     // The mount shows before the daemon grows its table; its first answer comes after.
     REQUIRE(lstat_errno(m.path()) == 0);
-    std::ifstream limits("/proc/" + std::to_string(m.pid()) + "/limits");
-    std::string line;
-    unsigned long soft = 0;
-    while (std::getline(limits, line))
-        if (line.starts_with("Max open files")) soft = std::stoul(line.substr(26));
-    REQUIRE(soft > 0);
-    std::ifstream status("/proc/" + std::to_string(m.pid()) + "/status");
-    unsigned long slots = 0;
-    while (std::getline(status, line))
-        if (line.starts_with("FDSize:")) slots = std::stoul(line.substr(7));
+    rlimit limit{};
+    REQUIRE(prlimit(m.pid(), RLIMIT_NOFILE, nullptr, &limit) == 0);
+    const rlim_t soft = limit.rlim_cur;
+    const std::uint64_t slots =
+        proc_field("/proc/" + std::to_string(m.pid()) + "/status", "FDSize");
     INFO("soft limit " << soft << ", table " << slots);
-    CHECK(slots >= std::min(soft, 65536ul));
+    CHECK(slots >= std::min<std::uint64_t>(soft, 65536));
 }

@@ -57,14 +57,19 @@ inline std::uint64_t stat_of(const Mount& m, const std::string& name) {
     return std::stoull(std::string(value, static_cast<size_t>(n)));
 }
 
+// The number on a line "Name:   N" of a /proc file such as /proc/PID/status.
+inline std::uint64_t proc_field(const std::string& file, const std::string& name) {
+    std::ifstream in(file);
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind(name + ":", 0) == 0) return std::stoull(line.substr(name.size() + 1));
+    }
+    throw std::runtime_error("no " + name + " in " + file);
+}
+
 // A line "Name:   N kB" of a /proc file such as /proc/meminfo or /proc/PID/status, in
 // bytes.
 inline std::uint64_t proc_kib_field(const std::string& file, const std::string& name) {
-    std::ifstream in(file);
-    for (std::string line; std::getline(in, line);) {
-        if (line.rfind(name + ":", 0) == 0) return std::stoull(line.substr(name.size() + 1)) * 1024;
-    }
-    throw std::runtime_error("no " + name + " in " + file);
+    return proc_field(file, name) * 1024;
 }
 
 // What fill() managed: the bytes written, and the errno of the write that failed (0: none).
